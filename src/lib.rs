@@ -1,0 +1,80 @@
+//! # burn-distill
+//!
+//! Multi-teacher knowledge distillation for [Burn](https://burn.dev): several frozen
+//! teachers guide one small student. For every batch the library measures each teacher's
+//! cross-entropy against the true labels, screens out the weak teachers and gives the better
+//! ones more say; the student learns from the teachers' softened predictions and, through
+//! small trainable feature adapters, from their intermediate feature maps.
+//!
+//! ## Crate map
+//! - [`Teacher`], [`FrozenTeacher`], [`FeatureModel`], [`ModelOutput`]: models that give
+//!   logits and feature maps; teachers are frozen (no autodiff, never updated or saved).
+//! - [`TeacherSelectorConfig`] / [`TeacherSelector`] / [`Selection`]: per-teacher
+//!   cross-entropy, screening ([`ScreeningRule`]) and weights ([`Weighting`]).
+//! - [`FeatureAdapterConfig`] / [`FeatureAdapter`]: student map → teacher map.
+//! - [`kd_loss`], [`dkd_loss`], [`feature_loss`], [`DistillationLossConfig`] /
+//!   [`DistillationLoss`]: the losses.
+//! - [`DistillerConfig`] / [`Distiller`]: all of the above in one step, a Burn module whose
+//!   only parameters are the student's and the adapters'.
+//! - [`Error`] / [`Result`].
+//!
+//! ## Feature flags
+//! - `flex` (default): Burn's pure-Rust CPU backend, `Device::flex()`.
+//! - `ndarray`: the NdArray CPU backend, `Device::ndarray()` (deprecated upstream).
+//! - `wgpu`: GPU through wgpu (Vulkan, Metal, DirectX), `Device::wgpu(..)`.
+//! - `train`: burn-train integration: `TrainStep` / `InferenceStep` for [`Distiller`] and
+//!   metrics for each loss part.
+//!
+//! ## Example
+//! ```
+//! use std::sync::Arc;
+//! use burn::tensor::{Device, Int, Tensor};
+//! use burn_distill::{DistillationLossConfig, DistillerConfig, FrozenTeacher, Teacher};
+//! use burn_distill::models::{CnnConfig};
+//!
+//! let device = Device::default().autodiff();
+//! // Two small teachers (in practice: trained models) and a smaller student.
+//! let teachers: Vec<Arc<dyn Teacher>> = vec![
+//!     Arc::new(FrozenTeacher::from_model("wide", CnnConfig::new(10).with_width(16).init(&device))),
+//!     Arc::new(FrozenTeacher::from_model("narrow", CnnConfig::new(10).with_width(8).init(&device))),
+//! ];
+//! let student = CnnConfig::new(10).with_width(4).init(&device);
+//! let distiller = DistillerConfig::new()
+//!     .with_loss(DistillationLossConfig::new().with_temperature(4.0))
+//!     .init(student, teachers, &device)
+//!     .unwrap();
+//!
+//! let images = Tensor::<4>::zeros([8, 3, 16, 16], &device);
+//! let labels = Tensor::<1, Int>::from_ints([0, 1, 2, 3, 4, 5, 6, 7], &device);
+//! let out = distiller.forward(images, labels).unwrap();
+//! let _grads = out.loss.total.backward(); // feed these to a Burn optimizer
+//! println!("teacher keep rate: {}", out.selection.keep_rate());
+//! ```
+#![warn(missing_docs)]
+
+mod adapter;
+mod distiller;
+mod error;
+mod loss;
+pub mod models;
+mod selector;
+mod teacher;
+#[cfg(feature = "train")]
+pub mod train;
+
+pub use adapter::{FeatureAdapter, FeatureAdapterConfig, bilinear_resize};
+pub use distiller::{DistillOutput, Distiller, DistillerConfig};
+pub use error::{Error, Result};
+pub use loss::{
+    DistillationLoss, DistillationLossConfig, DistillationLossOutput, SoftLoss, dkd_loss,
+    dkd_loss_per_sample, feature_loss, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
+};
+pub use selector::{
+    Granularity, ScreeningRule, Selection, TeacherSelector, TeacherSelectorConfig, Weighting,
+};
+pub use teacher::{FeatureModel, FrozenTeacher, ModelOutput, Teacher, TeacherOutput};
+
+/// The README's usage example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,324 @@
+//! Losses against independent f64 formulas, and the composite loss's identity cases.
+mod common;
+
+use burn::tensor::Tensor;
+use burn_distill::{
+    DistillationLossConfig, ModelOutput, SoftLoss, dkd_loss_per_sample, feature_loss,
+    feature_loss_per_sample, kd_loss, kd_loss_per_sample,
+};
+use common::*;
+
+fn student() -> Vec<Vec<f64>> {
+    vec![
+        vec![0.3, -1.2, 2.0, 0.0, 0.7],
+        vec![5.0, 1.0, -3.0, 2.5, 0.0],
+        vec![-0.5, -0.5, -0.5, 4.0, 1.0],
+    ]
+}
+
+fn teacher() -> Vec<Vec<f64>> {
+    vec![
+        vec![1.0, 0.0, 3.0, -1.0, 0.5],
+        vec![2.0, 2.0, -1.0, 0.0, 1.0],
+        vec![0.0, 1.0, -2.0, 6.0, -1.0],
+    ]
+}
+
+/// T² · sum_c p_t (log p_t - log p_s), straight from the definition in f64.
+fn kd64(s: &[f64], t: &[f64], temperature: f64) -> f64 {
+    let ls = log_softmax64(s, temperature);
+    let lt = log_softmax64(t, temperature);
+    temperature
+        * temperature
+        * lt.iter()
+            .zip(&ls)
+            .map(|(a, b)| a.exp() * (a - b))
+            .sum::<f64>()
+}
+
+/// DKD from its definition: binary target/non-target KL plus KL over non-target classes.
+fn dkd64(s: &[f64], t: &[f64], y: usize, alpha: f64, beta: f64, temperature: f64) -> f64 {
+    let probs = |z: &[f64]| -> Vec<f64> {
+        log_softmax64(z, temperature)
+            .iter()
+            .map(|l| l.exp())
+            .collect()
+    };
+    let (ps, pt) = (probs(s), probs(t));
+    let tckd = pt[y] * (pt[y] / ps[y]).ln() + (1.0 - pt[y]) * ((1.0 - pt[y]) / (1.0 - ps[y])).ln();
+    let rest = |p: &[f64]| -> Vec<f64> {
+        let total: f64 = p
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != y)
+            .map(|(_, v)| v)
+            .sum();
+        p.iter()
+            .enumerate()
+            .filter(|(c, _)| *c != y)
+            .map(|(_, v)| v / total)
+            .collect()
+    };
+    let (qs, qt) = (rest(&ps), rest(&pt));
+    let nckd: f64 = qt.iter().zip(&qs).map(|(a, b)| a * (a / b).ln()).sum();
+    temperature * temperature * (alpha * tckd + beta * nckd)
+}
+
+#[test]
+fn kd_loss_matches_f64_definition() {
+    for temperature in [1.0, 4.0, 0.5, 20.0] {
+        let want: Vec<f64> = student()
+            .iter()
+            .zip(teacher())
+            .map(|(s, t)| kd64(s, &t, temperature))
+            .collect();
+        for (name, device) in all_devices() {
+            let got = kd_loss_per_sample(
+                matrix(&student(), &device),
+                matrix(&teacher(), &device),
+                temperature,
+            );
+            // f32 log-softmax differences carry ~1e-7 absolute error, scaled by T²: at T = 20
+            // that is ~4e-5, so the tolerance grows with T² beyond T = 4.
+            let tol = 1e-5 * (temperature * temperature / 16.0).max(1.0);
+            assert_close(
+                &format!("kd T={temperature}"),
+                name,
+                &floats(&got),
+                &want,
+                tol,
+            );
+            let mean = kd_loss(
+                matrix(&student(), &device),
+                matrix(&teacher(), &device),
+                temperature,
+            );
+            assert_close(
+                "kd mean",
+                name,
+                &floats(&mean),
+                &[want.iter().sum::<f64>() / 3.0],
+                tol,
+            );
+        }
+    }
+}
+
+#[test]
+fn kd_loss_is_zero_for_identical_logits() {
+    for (name, device) in all_devices() {
+        let got = kd_loss(
+            matrix(&teacher(), &device),
+            matrix(&teacher(), &device),
+            4.0,
+        );
+        assert_close("kd(s, s)", name, &floats(&got), &[0.0], 1e-6);
+    }
+}
+
+#[test]
+fn dkd_loss_matches_f64_definition() {
+    let y = [2usize, 0, 3];
+    let (alpha, beta, temperature) = (1.0, 8.0, 4.0);
+    let want: Vec<f64> = (0..3)
+        .map(|i| dkd64(&student()[i], &teacher()[i], y[i], alpha, beta, temperature))
+        .collect();
+    for (name, device) in all_devices() {
+        let got = dkd_loss_per_sample(
+            matrix(&student(), &device),
+            matrix(&teacher(), &device),
+            labels(&[2, 0, 3], &device),
+            alpha,
+            beta,
+            temperature,
+        );
+        assert_close("dkd", name, &floats(&got), &want, 1e-4);
+    }
+}
+
+#[test]
+fn feature_loss_is_mean_squared_error() {
+    for (name, device) in all_devices() {
+        let a = Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0], &device)
+            .reshape([2, 2, 2, 1]);
+        let b = Tensor::<1>::from_floats([1.0, 0.0, 3.0, 0.0, 1.0, 1.0, 1.0, 1.0], &device)
+            .reshape([2, 2, 2, 1]);
+        // Sample 0: (0 + 4 + 0 + 16) / 4 = 5; sample 1: 4 / 4 = 1.
+        assert_close(
+            "per sample",
+            name,
+            &floats(&feature_loss_per_sample(a.clone(), b.clone())),
+            &[5.0, 1.0],
+            1e-6,
+        );
+        assert_close(
+            "mean",
+            name,
+            &floats(&feature_loss(a.clone(), b)),
+            &[3.0],
+            1e-6,
+        );
+        assert_close(
+            "identical",
+            name,
+            &floats(&feature_loss(a.clone(), a)),
+            &[0.0],
+            1e-7,
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "kd_loss: shapes differ: [3, 5] vs [2, 5]")]
+fn kd_loss_shape_mismatch_panics_naming_both_shapes() {
+    let (_, device) = cpu_devices().remove(0);
+    let _ = kd_loss(
+        matrix(&student(), &device),
+        matrix(&teacher()[..2], &device),
+        4.0,
+    );
+}
+
+#[test]
+fn composite_loss_parts_and_weights() {
+    // Two teachers with per-sample weights; soft = mean_i sum_k w_ik kd_ik.
+    let teacher2: Vec<Vec<f64>> = teacher()
+        .iter()
+        .map(|r| r.iter().map(|v| -v).collect())
+        .collect();
+    let w = [[0.25, 0.75], [1.0, 0.0], [0.5, 0.5]];
+    let y = [2i64, 0, 3];
+    let temperature = 4.0;
+    let mut soft = 0.0;
+    let mut hard = 0.0;
+    for i in 0..3 {
+        soft += w[i][0] * kd64(&student()[i], &teacher()[i], temperature)
+            + w[i][1] * kd64(&student()[i], &teacher2[i], temperature);
+        hard -= log_softmax64(&student()[i], 1.0)[y[i] as usize];
+    }
+    soft /= 3.0;
+    hard /= 3.0;
+    let loss = DistillationLossConfig::new()
+        .with_hard_weight(0.5)
+        .with_soft_weight(2.0)
+        .with_feature_weight(0.0)
+        .init()
+        .unwrap();
+    for (name, device) in all_devices() {
+        let outputs: Vec<ModelOutput> = [teacher(), teacher2.clone()]
+            .iter()
+            .map(|t| ModelOutput {
+                logits: matrix(t, &device),
+                features: vec![],
+            })
+            .collect();
+        let weights = matrix(&w.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), &device);
+        let out = loss.forward(
+            matrix(&student(), &device),
+            labels(&y, &device),
+            &outputs,
+            &[],
+            weights,
+        );
+        assert_close("hard", name, &floats(&out.hard), &[hard], 1e-5);
+        assert_close("soft", name, &floats(&out.soft), &[soft], 1e-5);
+        assert_close("feature (off)", name, &floats(&out.feature), &[0.0], 0.0);
+        assert_close(
+            "total",
+            name,
+            &floats(&out.total),
+            &[0.5 * hard + 2.0 * soft],
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn soft_and_feature_weight_zero_is_plain_cross_entropy() {
+    let y = [2i64, 0, 3];
+    let want: f64 = (0..3)
+        .map(|i| -log_softmax64(&student()[i], 1.0)[y[i] as usize])
+        .sum::<f64>()
+        / 3.0;
+    let loss = DistillationLossConfig::new()
+        .with_soft_weight(0.0)
+        .with_feature_weight(0.0)
+        .init()
+        .unwrap();
+    for (name, device) in all_devices() {
+        let outputs = vec![ModelOutput {
+            logits: matrix(&teacher(), &device),
+            features: vec![],
+        }];
+        let weights = matrix(&[vec![1.0], vec![1.0], vec![1.0]], &device);
+        let out = loss.forward(
+            matrix(&student(), &device),
+            labels(&y, &device),
+            &outputs,
+            &[],
+            weights,
+        );
+        assert_close("total", name, &floats(&out.total), &[want], 1e-5);
+        // burn's own cross-entropy agrees.
+        let ce = burn::nn::loss::CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward(matrix(&student(), &device), labels(&y, &device));
+        assert_close("burn CE", name, &floats(&ce), &[want], 1e-5);
+    }
+}
+
+#[test]
+fn dkd_soft_loss_is_used_when_configured() {
+    let y = [2i64, 0, 3];
+    let want: f64 = (0..3)
+        .map(|i| dkd64(&student()[i], &teacher()[i], y[i] as usize, 1.0, 8.0, 4.0))
+        .sum::<f64>()
+        / 3.0;
+    let loss = DistillationLossConfig::new()
+        .with_hard_weight(0.0)
+        .with_feature_weight(0.0)
+        .with_soft_loss(SoftLoss::Dkd {
+            target_weight: 1.0,
+            non_target_weight: 8.0,
+        })
+        .init()
+        .unwrap();
+    for (name, device) in cpu_devices() {
+        let outputs = vec![ModelOutput {
+            logits: matrix(&teacher(), &device),
+            features: vec![],
+        }];
+        let weights = matrix(&[vec![1.0], vec![1.0], vec![1.0]], &device);
+        let out = loss.forward(
+            matrix(&student(), &device),
+            labels(&y, &device),
+            &outputs,
+            &[],
+            weights,
+        );
+        assert_close("dkd soft", name, &floats(&out.soft), &[want], 1e-4);
+    }
+}
+
+#[test]
+fn invalid_loss_configs_name_the_value() {
+    let err = |c: DistillationLossConfig| c.init().unwrap_err().to_string();
+    assert!(err(DistillationLossConfig::new().with_temperature(0.0)).contains("temperature = 0"));
+    assert!(err(DistillationLossConfig::new().with_temperature(-2.0)).contains("temperature = -2"));
+    assert!(
+        err(DistillationLossConfig::new().with_temperature(f64::NAN)).contains("temperature = NaN")
+    );
+    assert!(err(DistillationLossConfig::new().with_hard_weight(-1.0)).contains("hard_weight = -1"));
+    assert!(
+        err(DistillationLossConfig::new().with_soft_weight(f64::NAN)).contains("soft_weight = NaN")
+    );
+    assert!(
+        err(DistillationLossConfig::new().with_feature_weight(-0.5))
+            .contains("feature_weight = -0.5")
+    );
+    let dkd = DistillationLossConfig::new().with_soft_loss(SoftLoss::Dkd {
+        target_weight: 1.0,
+        non_target_weight: -8.0,
+    });
+    assert!(err(dkd).contains("non_target_weight = -8"));
+}

@@ -1,0 +1,243 @@
+//! End-to-end: teachers trained on a learnable synthetic task, then a student distilled from
+//! them through a plain loop and (feature `train`) through burn-train's SupervisedTraining.
+mod common;
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn_distill::models::{Cnn, CnnConfig};
+use burn_distill::{DistillerConfig, FrozenTeacher, Teacher};
+use common::*;
+
+const CLASSES: usize = 4;
+const SIZE: usize = 8;
+
+/// A deterministic, learnable task: each class has a fixed random 3x8x8 prototype, and an
+/// image is its class prototype plus Gaussian-like noise (sum of uniforms) of scale 0.8.
+struct Synthetic {
+    images: Vec<f32>,
+    labels: Vec<i64>,
+}
+
+fn lcg(state: &mut u64) -> f32 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*state >> 40) as f32) / ((1u64 << 24) as f32)
+}
+
+fn synthetic(n: usize, seed: u64) -> Synthetic {
+    let per = 3 * SIZE * SIZE;
+    let mut proto_state = 7u64;
+    let prototypes: Vec<f32> = (0..CLASSES * per)
+        .map(|_| 2.0 * lcg(&mut proto_state) - 1.0)
+        .collect();
+    let mut state = seed;
+    let mut images = Vec::with_capacity(n * per);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let class = i % CLASSES;
+        labels.push(class as i64);
+        for p in 0..per {
+            let noise = (lcg(&mut state) + lcg(&mut state) + lcg(&mut state) - 1.5) * 0.8 * 2.0;
+            images.push(prototypes[class * per + p] + noise);
+        }
+    }
+    Synthetic { images, labels }
+}
+
+impl Synthetic {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn batch(&self, start: usize, size: usize, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let per = 3 * SIZE * SIZE;
+        let images = self.images[start * per..(start + size) * per].to_vec();
+        let labels = self.labels[start..start + size].to_vec();
+        (
+            Tensor::from_data(TensorData::new(images, [size, 3, SIZE, SIZE]), device),
+            Tensor::from_data(TensorData::new(labels, [size]), device),
+        )
+    }
+}
+
+fn accuracy(model: &Cnn, data: &Synthetic, device: &Device) -> f64 {
+    let model = model.valid();
+    let (images, labels) = data.batch(0, data.len(), device);
+    let predicted = model.forward(images).argmax(1).reshape([data.len()]);
+    let correct = predicted.equal(labels).int().sum().into_scalar::<i64>();
+    correct as f64 / data.len() as f64
+}
+
+fn train_teacher(width: usize, steps: usize, data: &Synthetic, device: &Device) -> Cnn {
+    let mut model = CnnConfig::new(CLASSES).with_width(width).init(device);
+    let mut optim = AdamConfig::new().init();
+    let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(device);
+    for step in 0..steps {
+        let start = (step * 32) % (data.len() - 32);
+        let (images, labels) = data.batch(start, 32, device);
+        let loss = ce.forward(model.forward(images), labels);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.01, model, grads);
+    }
+    model
+}
+
+fn teachers(train: &Synthetic, device: &Device) -> Vec<Arc<dyn Teacher>> {
+    vec![
+        Arc::new(FrozenTeacher::from_model(
+            "good",
+            train_teacher(8, 40, train, device),
+        )),
+        Arc::new(FrozenTeacher::from_model(
+            "weak",
+            train_teacher(4, 3, train, device),
+        )),
+    ]
+}
+
+#[test]
+fn plain_loop_distillation_learns() {
+    for (name, plain) in cpu_devices() {
+        plain.seed(1);
+        let device = plain.clone().autodiff();
+        let train = synthetic(256, 11);
+        let test = synthetic(128, 99);
+        let teachers = teachers(&train, &device);
+        let mut distiller = DistillerConfig::new()
+            .init(
+                CnnConfig::new(CLASSES).with_width(2).init(&device),
+                teachers,
+                &device,
+            )
+            .unwrap();
+        let mut optim = AdamConfig::new().init();
+        let mut losses = Vec::new();
+        let mut kept = Vec::new();
+        for step in 0..60 {
+            let start = (step * 32) % (train.len() - 32);
+            let (images, labels) = train.batch(start, 32, &device);
+            let out = distiller.forward(images, labels).unwrap();
+            losses.push(out.loss.total.clone().into_scalar::<f32>());
+            kept.push(floats(&out.selection.keep_rate()));
+            let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
+            distiller = optim.step(0.01, distiller, grads);
+        }
+        let first: f32 = losses[..8].iter().sum::<f32>() / 8.0;
+        let last: f32 = losses[losses.len() - 8..].iter().sum::<f32>() / 8.0;
+        assert!(
+            last < 0.7 * first,
+            "{name}: loss went from {first} to {last}"
+        );
+        // The good teacher is kept far more often than the weak one.
+        let good: f32 = kept.iter().map(|k| k[0]).sum();
+        let weak: f32 = kept.iter().map(|k| k[1]).sum();
+        assert!(good > weak, "{name}: keep rates good {good} weak {weak}");
+        let acc = accuracy(&distiller.student, &test, &plain);
+        assert!(
+            acc > 0.6,
+            "{name}: student test accuracy {acc} (chance 0.25)"
+        );
+    }
+}
+
+#[cfg(feature = "train")]
+mod supervised {
+    use super::*;
+    use burn::data::dataloader::DataLoaderBuilder;
+    use burn::data::dataloader::batcher::Batcher;
+    use burn::data::dataset::InMemDataset;
+    use burn::optim::lr_scheduler::constant::ConstantLr;
+    use burn::train::metric::{AccuracyMetric, LossMetric};
+    use burn::train::{Learner, LearnerSummary, SupervisedTraining};
+    use burn_distill::train::{DistillBatch, LossPart, LossPartMetric};
+
+    #[derive(Clone, Debug)]
+    struct Item {
+        image: Vec<f32>,
+        label: i64,
+    }
+
+    struct ItemBatcher;
+
+    impl Batcher<Item, DistillBatch> for ItemBatcher {
+        fn batch(&self, items: Vec<Item>, device: &Device) -> DistillBatch {
+            let n = items.len();
+            let images: Vec<f32> = items.iter().flat_map(|i| i.image.clone()).collect();
+            let labels: Vec<i64> = items.iter().map(|i| i.label).collect();
+            DistillBatch {
+                images: Tensor::from_data(TensorData::new(images, [n, 3, SIZE, SIZE]), device),
+                labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+            }
+        }
+    }
+
+    fn items(data: &Synthetic) -> Vec<Item> {
+        let per = 3 * SIZE * SIZE;
+        (0..data.len())
+            .map(|i| Item {
+                image: data.images[i * per..(i + 1) * per].to_vec(),
+                label: data.labels[i],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn supervised_training_distillation_learns() {
+        let (name, plain) = cpu_devices().remove(0);
+        plain.seed(2);
+        let device = plain.clone().autodiff();
+        let train = synthetic(256, 21);
+        let test = synthetic(128, 77);
+        let teachers = teachers(&train, &device);
+        let student = CnnConfig::new(CLASSES).with_width(2).init(&device);
+        let before = accuracy(&student, &test, &plain);
+        let distiller = DistillerConfig::new()
+            .init(student, teachers, &device)
+            .unwrap();
+
+        let loader_train = DataLoaderBuilder::new(ItemBatcher)
+            .batch_size(32)
+            .shuffle(3)
+            .build(InMemDataset::new(items(&train)));
+        let loader_valid = DataLoaderBuilder::new(ItemBatcher)
+            .batch_size(64)
+            .build(InMemDataset::new(items(&test)));
+        let dir =
+            std::env::temp_dir().join(format!("burn-distill-supervised-{}", std::process::id()));
+        let learner = Learner::new(distiller, AdamConfig::new().init(), ConstantLr::new(0.01));
+        let result = SupervisedTraining::new(&dir, loader_train, loader_valid)
+            .metric_train_numeric(AccuracyMetric::new())
+            .metric_valid_numeric(AccuracyMetric::new())
+            .metric_train_numeric(LossMetric::new())
+            .metric_train_numeric(LossPartMetric::new(LossPart::Hard))
+            .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
+            .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
+            .with_application_logger(None)
+            .num_epochs(8)
+            .launch(learner);
+        assert!(result.error.is_none(), "{name}: {:?}", result.error);
+        let student = result.model.into_student();
+        let after = accuracy(&student, &test, &plain);
+        assert!(
+            after > 0.6 && after > before,
+            "{name}: accuracy {before} -> {after} (chance 0.25)"
+        );
+        // The per-epoch training loss, read back from burn-train's metric logs, goes down.
+        let summary = LearnerSummary::new(&dir, &["Loss"]).unwrap();
+        let loss = &summary
+            .metrics
+            .train
+            .iter()
+            .find(|m| m.name == "Loss")
+            .unwrap()
+            .entries;
+        assert_eq!(loss.len(), 8, "{name}: one loss entry per epoch");
+        let (first, last) = (loss[0].value, loss[7].value);
+        assert!(last < 0.7 * first, "{name}: epoch loss {first} -> {last}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
