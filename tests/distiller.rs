@@ -7,8 +7,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use burn_distill::models::{Cnn, CnnConfig};
 use burn_distill::{
-    DistillationLossConfig, DistillerConfig, Error, FeatureAdapterConfig, FeatureModel,
-    FrozenTeacher, ModelOutput, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, kd_loss,
+    DistillationLossConfig, DistillerConfig, Error, FeatureAdapterConfig, FrozenTeacher,
+    ModelOutput, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, kd_loss,
 };
 use common::*;
 

@@ -23,11 +23,14 @@ const CE: [[f64; 3]; 2] = [
     [0.407_606, 0.169_846, 2.407_606],
 ];
 
+/// Per device: name, cross-entropy, keep mask and weights, all row-major `[N, K]`.
+type Outcome = (&'static str, Vec<f32>, Vec<bool>, Vec<f32>);
+
 fn run(
     config: &TeacherSelectorConfig,
     teachers: &[Vec<Vec<f64>>],
     label_values: &[i64],
-) -> Vec<(&'static str, Vec<f32>, Vec<bool>, Vec<f32>)> {
+) -> Vec<Outcome> {
     all_devices()
         .into_iter()
         .map(|(name, device)| {
@@ -395,7 +398,7 @@ fn wrong_shapes_are_errors() {
         "{err}"
     );
     let err = selector
-        .select(&[a.clone()], labels(&[0], &device))
+        .select(std::slice::from_ref(&a), labels(&[0], &device))
         .unwrap_err();
     assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
     let err = selector

@@ -14,8 +14,10 @@ use common::*;
 const CLASSES: usize = 4;
 const SIZE: usize = 8;
 
-/// A deterministic, learnable task: each class has a fixed random 3x8x8 prototype, and an
-/// image is its class prototype plus Gaussian-like noise (sum of uniforms) of scale 0.8.
+/// A deterministic, learnable task: each class has a fixed random mean colour (one value in
+/// [-1, 1] per channel) and a fixed random 3x8x8 texture of amplitude 0.5; an image is its
+/// class's colour plus texture plus noise of standard deviation 0.8 (a sum of three
+/// uniforms). Global-average-pooled CNNs separate the classes by colour.
 struct Synthetic {
     images: Vec<f32>,
     labels: Vec<i64>,
@@ -31,8 +33,11 @@ fn lcg(state: &mut u64) -> f32 {
 fn synthetic(n: usize, seed: u64) -> Synthetic {
     let per = 3 * SIZE * SIZE;
     let mut proto_state = 7u64;
-    let prototypes: Vec<f32> = (0..CLASSES * per)
+    let colours: Vec<f32> = (0..CLASSES * 3)
         .map(|_| 2.0 * lcg(&mut proto_state) - 1.0)
+        .collect();
+    let textures: Vec<f32> = (0..CLASSES * per)
+        .map(|_| lcg(&mut proto_state) - 0.5)
         .collect();
     let mut state = seed;
     let mut images = Vec::with_capacity(n * per);
@@ -41,8 +46,9 @@ fn synthetic(n: usize, seed: u64) -> Synthetic {
         let class = i % CLASSES;
         labels.push(class as i64);
         for p in 0..per {
-            let noise = (lcg(&mut state) + lcg(&mut state) + lcg(&mut state) - 1.5) * 0.8 * 2.0;
-            images.push(prototypes[class * per + p] + noise);
+            let channel = p / (SIZE * SIZE);
+            let noise = (lcg(&mut state) + lcg(&mut state) + lcg(&mut state) - 1.5) * 1.6;
+            images.push(colours[class * 3 + channel] + textures[class * per + p] + noise);
         }
     }
     Synthetic { images, labels }
@@ -70,6 +76,20 @@ fn accuracy(model: &Cnn, data: &Synthetic, device: &Device) -> f64 {
     let predicted = model.forward(images).argmax(1).reshape([data.len()]);
     let correct = predicted.equal(labels).int().sum().into_scalar::<i64>();
     correct as f64 / data.len() as f64
+}
+
+fn teacher_accuracy(
+    teacher: &std::sync::Arc<dyn Teacher>,
+    data: &Synthetic,
+    device: &Device,
+) -> f64 {
+    let (images, labels) = data.batch(0, data.len(), device);
+    let predicted = teacher
+        .forward(images)
+        .logits
+        .argmax(1)
+        .reshape([data.len()]);
+    predicted.equal(labels).int().sum().into_scalar::<i64>() as f64 / data.len() as f64
 }
 
 fn train_teacher(width: usize, steps: usize, data: &Synthetic, device: &Device) -> Cnn {
@@ -107,9 +127,13 @@ fn plain_loop_distillation_learns() {
         let train = synthetic(256, 11);
         let test = synthetic(128, 99);
         let teachers = teachers(&train, &device);
+        eprintln!(
+            "{name}: teacher test accuracy {:.3}",
+            teacher_accuracy(&teachers[0], &test, &plain)
+        );
         let mut distiller = DistillerConfig::new()
             .init(
-                CnnConfig::new(CLASSES).with_width(2).init(&device),
+                CnnConfig::new(CLASSES).with_width(4).init(&device),
                 teachers,
                 &device,
             )
@@ -137,8 +161,10 @@ fn plain_loop_distillation_learns() {
         let weak: f32 = kept.iter().map(|k| k[1]).sum();
         assert!(good > weak, "{name}: keep rates good {good} weak {weak}");
         let acc = accuracy(&distiller.student, &test, &plain);
+        eprintln!("{name}: loss {first:.3} -> {last:.3}, student test accuracy {acc:.3}");
+        // Measured 0.99 (flex) and 1.00 (ndarray); chance is 0.25.
         assert!(
-            acc > 0.6,
+            acc > 0.8,
             "{name}: student test accuracy {acc} (chance 0.25)"
         );
     }
@@ -193,7 +219,7 @@ mod supervised {
         let train = synthetic(256, 21);
         let test = synthetic(128, 77);
         let teachers = teachers(&train, &device);
-        let student = CnnConfig::new(CLASSES).with_width(2).init(&device);
+        let student = CnnConfig::new(CLASSES).with_width(4).init(&device);
         let before = accuracy(&student, &test, &plain);
         let distiller = DistillerConfig::new()
             .init(student, teachers, &device)
@@ -222,8 +248,10 @@ mod supervised {
         assert!(result.error.is_none(), "{name}: {:?}", result.error);
         let student = result.model.into_student();
         let after = accuracy(&student, &test, &plain);
+        eprintln!("{name}: student test accuracy {before:.3} -> {after:.3}");
+        // Measured 1.00 on flex; chance is 0.25.
         assert!(
-            after > 0.6 && after > before,
+            after > 0.8 && after > before,
             "{name}: accuracy {before} -> {after} (chance 0.25)"
         );
         // The per-epoch training loss, read back from burn-train's metric logs, goes down.

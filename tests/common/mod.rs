@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Int, Tensor};
 
 /// The CPU devices compiled in (`flex`, `ndarray`).
+#[allow(clippy::vec_init_then_push)] // the pushes depend on features
 pub fn cpu_devices() -> Vec<(&'static str, Device)> {
     let mut devices = Vec::new();
     #[cfg(feature = "flex")]
