@@ -165,6 +165,19 @@ pub struct Distiller<S> {
     parts: DistillerParts,
 }
 
+/// A labelled image batch.
+///
+/// # Shapes
+/// - `images`: `[N, channels, height, width]`
+/// - `labels`: `[N]`
+#[derive(Debug, Clone)]
+pub struct DistillBatch {
+    /// Input images.
+    pub images: Tensor<4>,
+    /// Class labels.
+    pub labels: Tensor<1, Int>,
+}
+
 /// Everything one distillation step produces.
 #[derive(Debug, Clone)]
 pub struct DistillOutput {

@@ -80,6 +80,42 @@ pub enum Error {
         found: Vec<usize>,
     },
 
+    /// A data file is missing.
+    #[error("data file {path} not found: {hint}")]
+    MissingData {
+        /// The file that was looked for.
+        path: PathBuf,
+        /// Where to get it.
+        hint: String,
+    },
+
+    /// A data file is not a whole number of records: truncated, or not the expected format.
+    #[error(
+        "{path} is truncated or not in the expected format: {bytes} bytes is not a whole, \
+         non-zero number of {record_size}-byte records (record {record} is incomplete)"
+    )]
+    TruncatedFile {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        bytes: usize,
+        /// The size of one record.
+        record_size: usize,
+        /// Index of the first incomplete record.
+        record: usize,
+    },
+
+    /// A record in a data file holds an impossible value.
+    #[error("{path}, record {record}: {reason}")]
+    CorruptRecord {
+        /// The file.
+        path: PathBuf,
+        /// Index of the record.
+        record: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Reading or writing a file failed.
     #[error("I/O error on {path}: {source}")]
     Io {

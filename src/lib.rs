@@ -16,6 +16,8 @@
 //!   [`DistillationLoss`]: the losses.
 //! - [`DistillerConfig`] / [`Distiller`]: all of the above in one step, a Burn module whose
 //!   only parameters are the student's and the adapters'.
+//! - [`models`]: CIFAR VGG8/VGG13, ResNet8x4/ResNet32x4 and a small CNN.
+//! - [`data`]: CIFAR-10/100 in the official binary format, with augmentation.
 //! - [`Error`] / [`Result`].
 //!
 //! ## Feature flags
@@ -53,6 +55,7 @@
 #![warn(missing_docs)]
 
 mod adapter;
+pub mod data;
 mod distiller;
 mod error;
 mod loss;
@@ -63,7 +66,7 @@ mod teacher;
 pub mod train;
 
 pub use adapter::{FeatureAdapter, FeatureAdapterConfig, bilinear_resize};
-pub use distiller::{DistillOutput, Distiller, DistillerConfig};
+pub use distiller::{DistillBatch, DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};
 pub use loss::{
     DistillationLoss, DistillationLossConfig, DistillationLossOutput, SoftLoss, dkd_loss,

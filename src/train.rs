@@ -11,8 +11,8 @@
 //! use burn_distill::models::Cnn;
 //! use burn_distill::train::{LossPart, LossPartMetric};
 //! # fn run(distiller: Distiller<Cnn>,
-//! #        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::train::DistillBatch>>,
-//! #        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::train::DistillBatch>>) {
+//! #        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>,
+//! #        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>) {
 //! let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(0.05));
 //! let result = SupervisedTraining::new("/tmp/run", train, valid)
 //!     .metric_train_numeric(AccuracyMetric::new())
@@ -36,22 +36,9 @@ use burn::train::metric::{
 };
 use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
-use crate::distiller::Distiller;
+use crate::distiller::{DistillBatch, Distiller};
 use crate::selector::cross_entropy_per_sample;
 use crate::teacher::FeatureModel;
-
-/// A labelled image batch.
-///
-/// # Shapes
-/// - `images`: `[N, channels, height, width]`
-/// - `labels`: `[N]`
-#[derive(Debug, Clone)]
-pub struct DistillBatch {
-    /// Input images.
-    pub images: Tensor<4>,
-    /// Class labels.
-    pub labels: Tensor<1, Int>,
-}
 
 /// What one training or validation step reports to burn-train's metrics.
 ///

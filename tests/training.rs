@@ -179,7 +179,8 @@ mod supervised {
     use burn::optim::lr_scheduler::constant::ConstantLr;
     use burn::train::metric::{AccuracyMetric, LossMetric};
     use burn::train::{Learner, LearnerSummary, SupervisedTraining};
-    use burn_distill::train::{DistillBatch, LossPart, LossPartMetric};
+    use burn_distill::DistillBatch;
+    use burn_distill::train::{LossPart, LossPartMetric};
 
     #[derive(Clone, Debug)]
     struct Item {

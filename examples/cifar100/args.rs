@@ -1,0 +1,242 @@
+//! Command-line options and presets.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub const HELP: &str = "\
+burn-distill CIFAR example: train teachers, distill a student, evaluate, export.
+
+USAGE: cargo run --release --example cifar100 -- [STAGE] [OPTIONS]
+
+STAGES (default: all of them in order)
+  train-teachers   train (or load) the teachers and report their test accuracy
+  distill          distill the student from the teachers (needs trained teachers)
+  eval             evaluate the exported student and the teachers, print the results table
+
+OPTIONS
+  --preset quick|paper      quick (default): narrow models, a 5,000-image subset and a few
+                            epochs, ~15 min on a 2-core CPU; paper: the literature's schedule
+  --device flex|ndarray|wgpu
+  --dataset cifar100|cifar10
+  --data-dir DIR            folder with the official binary files (default: ~/.cache/burn-distill/<dataset>)
+  --teachers A,B,..         teacher architectures: vgg8, vgg13, resnet8x4, resnet32x4
+  --teacher-weights F,..    Burn records (.bpk) for the teachers, in the same order
+  --student ARCH            student architecture (default vgg8)
+  --weighting W             screened (default), average, confidence, entropy, single-best
+  --epochs N                student epochs
+  --teacher-epochs N        teacher epochs
+  --batch-size N
+  --lr X                    initial learning rate
+  --width N                 channels of the first VGG stage (ResNets scale alike)
+  --limit-train N           use the first N training images
+  --limit-test N            use the first N test images
+  --seed N
+  --out DIR                 output folder (default: runs/cifar100)
+  --resume                  continue from the checkpoints in --out
+  -h, --help
+";
+
+/// Everything a run depends on; saved with checkpoints so a resume can check it matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    pub preset: String,
+    pub device: String,
+    pub dataset: String,
+    pub teachers: Vec<String>,
+    pub student: String,
+    pub weighting: String,
+    pub epochs: usize,
+    pub teacher_epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// Epochs (as fractions of the run) at which the learning rate is multiplied by 0.1.
+    pub lr_decay_at: Vec<f64>,
+    pub width: usize,
+    pub limit_train: Option<usize>,
+    pub limit_test: Option<usize>,
+    pub seed: u64,
+    pub temperature: f64,
+    pub hard_weight: f64,
+    pub soft_weight: f64,
+    pub feature_weight: f64,
+}
+
+pub struct Args {
+    pub stages: Vec<String>,
+    pub config: RunConfig,
+    pub data_dir: Option<PathBuf>,
+    pub teacher_weights: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub resume: bool,
+}
+
+fn preset(name: &str) -> Result<RunConfig, String> {
+    let quick = RunConfig {
+        preset: "quick".into(),
+        device: "flex".into(),
+        dataset: "cifar100".into(),
+        teachers: vec!["vgg13".into(), "resnet32x4".into()],
+        student: "vgg8".into(),
+        weighting: "screened".into(),
+        epochs: 3,
+        teacher_epochs: 4,
+        batch_size: 64,
+        lr: 0.05,
+        lr_decay_at: vec![0.75],
+        width: 16,
+        limit_train: Some(5000),
+        limit_test: Some(2000),
+        seed: 42,
+        temperature: 4.0,
+        hard_weight: 1.0,
+        soft_weight: 1.0,
+        feature_weight: 50.0,
+    };
+    match name {
+        "quick" => Ok(quick),
+        // Tian et al. (2020) / Zhang et al. (2022): 240 epochs, batch 64, SGD momentum 0.9,
+        // weight decay 5e-4, lr 0.05 x0.1 at epochs 150, 180 and 210.
+        "paper" => Ok(RunConfig {
+            preset: "paper".into(),
+            epochs: 240,
+            teacher_epochs: 240,
+            lr_decay_at: vec![150.0 / 240.0, 180.0 / 240.0, 210.0 / 240.0],
+            width: 64,
+            limit_train: None,
+            limit_test: None,
+            ..quick
+        }),
+        other => Err(format!(
+            "unknown preset '{other}' (expected quick or paper)"
+        )),
+    }
+}
+
+fn value<T: std::str::FromStr>(flag: &str, raw: Option<String>) -> Result<T, String> {
+    let raw = raw.ok_or_else(|| format!("{flag} needs a value"))?;
+    raw.parse()
+        .map_err(|_| format!("invalid value '{raw}' for {flag}"))
+}
+
+fn list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let raw: Vec<String> = raw.collect();
+    // The preset comes first so that other options override it.
+    let preset_name = raw
+        .iter()
+        .position(|a| a == "--preset")
+        .and_then(|i| raw.get(i + 1).cloned())
+        .unwrap_or_else(|| "quick".into());
+    let mut config = preset(&preset_name)?;
+    let mut args = Args {
+        stages: Vec::new(),
+        config: config.clone(),
+        data_dir: None,
+        teacher_weights: Vec::new(),
+        out: PathBuf::from("runs/cifar100"),
+        resume: false,
+    };
+    let mut it = raw.into_iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--preset" => {
+                it.next();
+            }
+            "--device" => config.device = value(&arg, it.next())?,
+            "--dataset" => config.dataset = value(&arg, it.next())?,
+            "--data-dir" => args.data_dir = Some(value(&arg, it.next())?),
+            "--teachers" => config.teachers = list(&value::<String>(&arg, it.next())?),
+            "--teacher-weights" => {
+                args.teacher_weights = list(&value::<String>(&arg, it.next())?)
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect()
+            }
+            "--student" => config.student = value(&arg, it.next())?,
+            "--weighting" => config.weighting = value(&arg, it.next())?,
+            "--epochs" => config.epochs = value(&arg, it.next())?,
+            "--teacher-epochs" => config.teacher_epochs = value(&arg, it.next())?,
+            "--batch-size" => config.batch_size = value(&arg, it.next())?,
+            "--lr" => config.lr = value(&arg, it.next())?,
+            "--width" => config.width = value(&arg, it.next())?,
+            "--limit-train" => config.limit_train = Some(value(&arg, it.next())?),
+            "--limit-test" => config.limit_test = Some(value(&arg, it.next())?),
+            "--seed" => config.seed = value(&arg, it.next())?,
+            "--out" => args.out = value(&arg, it.next())?,
+            "--resume" => args.resume = true,
+            "all" | "train-teachers" | "distill" | "eval" => args.stages.push(arg),
+            other => return Err(format!("unknown argument '{other}' (see --help)")),
+        }
+    }
+    check(&config)?;
+    if !args.teacher_weights.is_empty() && args.teacher_weights.len() != config.teachers.len() {
+        return Err(format!(
+            "--teacher-weights has {} files for {} teachers",
+            args.teacher_weights.len(),
+            config.teachers.len()
+        ));
+    }
+    if args.stages.is_empty() || args.stages.iter().any(|s| s == "all") {
+        args.stages = vec!["train-teachers".into(), "distill".into(), "eval".into()];
+    }
+    args.config = config;
+    Ok(Some(args))
+}
+
+fn check(c: &RunConfig) -> Result<(), String> {
+    const ARCHS: [&str; 4] = ["vgg8", "vgg13", "resnet8x4", "resnet32x4"];
+    if c.teachers.is_empty() {
+        return Err("--teachers is empty: give at least one teacher".into());
+    }
+    for arch in c.teachers.iter().chain(std::iter::once(&c.student)) {
+        if !ARCHS.contains(&arch.as_str()) {
+            return Err(format!(
+                "unknown architecture '{arch}' (expected one of {ARCHS:?})"
+            ));
+        }
+    }
+    if !["flex", "ndarray", "wgpu"].contains(&c.device.as_str()) {
+        return Err(format!(
+            "unknown device '{}' (expected flex, ndarray or wgpu)",
+            c.device
+        ));
+    }
+    if !["cifar100", "cifar10"].contains(&c.dataset.as_str()) {
+        return Err(format!(
+            "unknown dataset '{}' (expected cifar100 or cifar10)",
+            c.dataset
+        ));
+    }
+    let weightings = [
+        "screened",
+        "average",
+        "confidence",
+        "entropy",
+        "single-best",
+    ];
+    if !weightings.contains(&c.weighting.as_str()) {
+        return Err(format!(
+            "unknown weighting '{}' (expected one of {weightings:?})",
+            c.weighting
+        ));
+    }
+    if c.batch_size == 0 || c.width == 0 || c.epochs == 0 {
+        return Err("--batch-size, --width and --epochs must be at least 1".into());
+    }
+    if !(c.lr.is_finite() && c.lr > 0.0) {
+        return Err(format!("--lr must be a positive number, got {}", c.lr));
+    }
+    if c.limit_train == Some(0) || c.limit_test == Some(0) {
+        return Err("--limit-train and --limit-test must be at least 1".into());
+    }
+    Ok(())
+}

@@ -1,0 +1,803 @@
+//! The stages: train teachers, distill, evaluate, export.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::{Device, Int, Tensor};
+use burn_distill::data::{CifarBatcher, CifarImages, CifarSplit, CifarVariant};
+use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
+use burn_distill::{
+    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher, Teacher,
+    TeacherSelectorConfig, Weighting,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::args::{Args, RunConfig};
+
+/// Calls `f` with a freshly built model of the architecture `arch`.
+macro_rules! with_arch {
+    ($ctx:expr, $arch:expr, |$m:ident| $body:expr) => {{
+        let classes = $ctx.variant.num_classes();
+        let w = $ctx.config.width;
+        let device = $ctx.device.clone().autodiff();
+        let resnet = |depth: usize| {
+            ResNetConfig::new(depth, classes)
+                .with_widths([w / 2, w, 2 * w, 4 * w])
+                .init(&device)
+                .map_err(|e| e.to_string())
+        };
+        match $arch {
+            "vgg8" => {
+                let $m = VggConfig::vgg8(classes).with_width(w).init(&device);
+                $body
+            }
+            "vgg13" => {
+                let $m = VggConfig::vgg13(classes).with_width(w).init(&device);
+                $body
+            }
+            "resnet8x4" => {
+                let $m = resnet(8)?;
+                $body
+            }
+            "resnet32x4" => {
+                let $m = resnet(32)?;
+                $body
+            }
+            other => Err(format!("unknown architecture '{other}'")),
+        }
+    }};
+}
+
+/// Everything the stages share.
+struct Context<'a> {
+    args: &'a Args,
+    config: &'a RunConfig,
+    variant: CifarVariant,
+    device: Device,
+    train: Arc<CifarImages>,
+    test: Arc<CifarImages>,
+}
+
+pub fn run(args: &Args) -> Result<(), String> {
+    let config = &args.config;
+    let started = Instant::now();
+    let device = device(&config.device)?;
+    let variant = if config.dataset == "cifar10" {
+        CifarVariant::Cifar10
+    } else {
+        CifarVariant::Cifar100
+    };
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| CifarImages::default_dir(variant));
+    let load = |split| {
+        CifarImages::load(&dir, variant, split)
+            .map_err(|e| format!("{e}\n(or point --data-dir at the folder holding the files)"))
+    };
+    let mut train = load(CifarSplit::Train)?;
+    let mut test = load(CifarSplit::Test)?;
+    if let Some(n) = config.limit_train {
+        train.truncate(n);
+    }
+    if let Some(n) = config.limit_test {
+        test.truncate(n);
+    }
+    println!(
+        "burn-distill CIFAR example: preset '{}', device {}, {} ({} train / {} test images from {})",
+        config.preset,
+        config.device,
+        config.dataset,
+        train.labels.len(),
+        test.labels.len(),
+        dir.display()
+    );
+    if config.preset == "quick" {
+        println!(
+            "quick preset: a {}-image subset, {} teacher / {} student epochs and models {}x narrower \
+             than the paper's. Its numbers show the pipeline works; they are not the paper's \
+             (use --preset paper on a GPU for those).",
+            train.labels.len(),
+            config.teacher_epochs,
+            config.epochs,
+            64 / config.width.max(1)
+        );
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| format!("cannot create output folder {}: {e}", args.out.display()))?;
+    let ctx = Context {
+        args,
+        config,
+        variant,
+        device,
+        train: Arc::new(train),
+        test: Arc::new(test),
+    };
+    let mut report = Report::load(&args.out.join("results.json"));
+    report.config = Some(config.clone());
+    // Teachers are loaded (or trained) and evaluated once, by the first stage that needs them.
+    let mut loaded: Option<Vec<Arc<dyn Teacher>>> = None;
+    let mut load_teachers =
+        |train: bool, report: &mut Report| -> Result<Vec<Arc<dyn Teacher>>, String> {
+            if let Some(teachers) = &loaded {
+                return Ok(teachers.clone());
+            }
+            let (teachers, reports) = teachers(&ctx, train)?;
+            report.teachers = reports;
+            loaded = Some(teachers.clone());
+            Ok(teachers)
+        };
+    if args.stages.iter().any(|s| s == "train-teachers") {
+        load_teachers(true, &mut report)?;
+        report.save(&args.out)?;
+    }
+    if args.stages.iter().any(|s| s == "distill") {
+        let teachers = load_teachers(false, &mut report)?;
+        report.history = with_arch!(ctx, config.student.as_str(), |m| distill_student(
+            &ctx, m, teachers
+        ))?;
+        report.save(&args.out)?;
+    }
+    if args.stages.iter().any(|s| s == "eval") {
+        load_teachers(false, &mut report)?;
+        report.student = Some(evaluate_student(&ctx)?);
+        report.wall_seconds = started.elapsed().as_secs_f64();
+        report.save(&args.out)?;
+        report.print();
+    }
+    Ok(())
+}
+
+fn device(name: &str) -> Result<Device, String> {
+    match name {
+        #[cfg(feature = "flex")]
+        "flex" => Ok(Device::flex()),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        "ndarray" => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        other => Err(format!(
+            "this build has no '{other}' device: rebuild with `--features {other}`"
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Data, optimiser, progress
+
+fn loader(
+    ctx: &Context,
+    data: &Arc<CifarImages>,
+    train: bool,
+    epoch: usize,
+    autodiff: bool,
+) -> Arc<dyn DataLoader<DistillBatch>> {
+    let seed = ctx
+        .config
+        .seed
+        .wrapping_mul(1_000_003)
+        .wrapping_add(epoch as u64);
+    let batcher = CifarBatcher::new(ctx.variant, train, seed);
+    let device = if autodiff {
+        ctx.device.clone().autodiff()
+    } else {
+        ctx.device.clone()
+    };
+    let mut builder = DataLoaderBuilder::new(batcher)
+        .batch_size(ctx.config.batch_size)
+        .set_device(device);
+    if train {
+        builder = builder.shuffle(seed);
+    }
+    builder.build(data.clone())
+}
+
+fn optimizer() -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(
+            MomentumConfig::new()
+                .with_momentum(0.9)
+                .with_dampening(0.0)
+                .with_nesterov(true),
+        ))
+        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
+        .init()
+}
+
+/// Step schedule: `lr * 0.1^(number of decay points passed)`.
+fn learning_rate(config: &RunConfig, epoch: usize, epochs: usize) -> f64 {
+    let passed = config
+        .lr_decay_at
+        .iter()
+        .filter(|at| epoch as f64 >= (*at * epochs as f64).round())
+        .count();
+    config.lr * 0.1f64.powi(passed as i32)
+}
+
+struct Progress {
+    label: String,
+    total: usize,
+    done: usize,
+    images: usize,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(label: String, total: usize) -> Self {
+        Self {
+            label,
+            total,
+            done: 0,
+            images: 0,
+            started: Instant::now(),
+            last: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, images: usize) {
+        self.done += 1;
+        self.images += images;
+        // Redraw at most once a second, and only on a terminal (logs get the epoch lines).
+        let redraw = self.last.elapsed().as_secs_f64() >= 1.0 || self.done == self.total;
+        if redraw && std::io::stderr().is_terminal() {
+            self.last = Instant::now();
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let rate = self.images as f64 / elapsed.max(1e-9);
+            let eta = elapsed / self.done as f64 * (self.total - self.done) as f64;
+            let filled = 24 * self.done / self.total.max(1);
+            eprint!(
+                "\r{} [{}{}] {}/{} batches, {:.0} img/s, ETA {:>3}:{:02}  ",
+                self.label,
+                "#".repeat(filled),
+                " ".repeat(24 - filled),
+                self.done,
+                self.total,
+                rate,
+                (eta as u64) / 60,
+                (eta as u64) % 60
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn finish(&self) -> f64 {
+        if std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+        self.images as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
+    }
+}
+
+fn num_batches(data: &CifarImages, batch_size: usize) -> usize {
+    data.labels.len().div_ceil(batch_size)
+}
+
+/// Test accuracy of any classifier, counted on the device and read once.
+fn accuracy(ctx: &Context, forward: impl Fn(Tensor<4>) -> Tensor<2>) -> Result<f64, String> {
+    let loader = loader(ctx, &ctx.test, false, 0, false);
+    let mut correct: Option<Tensor<1, Int>> = None;
+    for batch in loader.iter() {
+        let batch = batch.map_err(|e| format!("cannot read a test batch: {e}"))?;
+        let [n] = batch.labels.dims();
+        let hits = forward(batch.images)
+            .argmax(1)
+            .reshape([n])
+            .equal(batch.labels)
+            .int()
+            .sum();
+        correct = Some(match correct {
+            Some(c) => c + hits,
+            None => hits,
+        });
+    }
+    let correct = correct.map(|c| c.into_scalar::<i64>()).unwrap_or(0);
+    Ok(correct as f64 / ctx.test.labels.len() as f64)
+}
+
+/// Saves a module atomically: write a temporary file, then rename it over the target.
+fn save_atomic<M: Module>(module: M, path: &Path) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    module
+        .save_file(&tmp)
+        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Teachers
+
+/// One row of the results table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ModelReport {
+    name: String,
+    params: usize,
+    bytes: u64,
+    test_accuracy: f64,
+}
+
+fn teacher_path(ctx: &Context, index: usize, arch: &str) -> PathBuf {
+    match ctx.args.teacher_weights.get(index) {
+        Some(path) => path.clone(),
+        None => ctx
+            .args
+            .out
+            .join("teachers")
+            .join(format!("{index}-{arch}.bpk")),
+    }
+}
+
+/// Loads (or, when `train` is set and no weights exist yet, trains) every teacher.
+fn teachers(
+    ctx: &Context,
+    train: bool,
+) -> Result<(Vec<Arc<dyn Teacher>>, Vec<ModelReport>), String> {
+    let mut teachers = Vec::new();
+    let mut reports = Vec::new();
+    for (index, arch) in ctx.config.teachers.iter().enumerate() {
+        let path = teacher_path(ctx, index, arch);
+        let (teacher, report) = with_arch!(ctx, arch.as_str(), |m| teacher(
+            ctx, m, index, arch, &path, train
+        ))?;
+        teachers.push(teacher);
+        reports.push(report);
+    }
+    Ok((teachers, reports))
+}
+
+fn teacher<M: FeatureModel + Sync + 'static>(
+    ctx: &Context,
+    model: M,
+    index: usize,
+    arch: &str,
+    path: &Path,
+    train: bool,
+) -> Result<(Arc<dyn Teacher>, ModelReport), String> {
+    let name = format!("{index}-{arch}");
+    let model = if path.is_file() {
+        model
+            .try_load_file(path)
+            .map_err(|e| format!("cannot load teacher {name} from {}: {e}", path.display()))?
+    } else if train {
+        ctx.device.seed(ctx.config.seed + index as u64);
+        let model = train_classifier(ctx, model, &name)?;
+        std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        save_atomic(model.clone(), path)?;
+        model
+    } else {
+        return Err(format!(
+            "teacher {name} has no weights at {}: run the train-teachers stage first, or give \
+             --teacher-weights",
+            path.display()
+        ));
+    };
+    let params = parameter_count(&model);
+    let teacher = FrozenTeacher::from_model(name.clone(), model);
+    let test_accuracy = accuracy(ctx, |x| teacher.forward(x).logits)?;
+    println!(
+        "teacher {name}: {params} parameters, test accuracy {:.2}%",
+        100.0 * test_accuracy
+    );
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Ok((
+        Arc::new(teacher),
+        ModelReport {
+            name,
+            params,
+            bytes,
+            test_accuracy,
+        },
+    ))
+}
+
+fn train_classifier<M: FeatureModel>(ctx: &Context, mut model: M, name: &str) -> Result<M, String> {
+    let epochs = ctx.config.teacher_epochs;
+    let mut optim = optimizer();
+    let loss_fn = CrossEntropyLossConfig::new().init(&ctx.device.clone().autodiff());
+    for epoch in 0..epochs {
+        let lr = learning_rate(ctx.config, epoch, epochs);
+        let mut progress = Progress::new(
+            format!("teacher {name} epoch {}/{epochs}", epoch + 1),
+            num_batches(&ctx.train, ctx.config.batch_size),
+        );
+        let mut total: Option<Tensor<1>> = None;
+        for batch in loader(ctx, &ctx.train, true, epoch + 1000 * (name.len() + 1), true).iter() {
+            let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
+            let [n] = batch.labels.dims();
+            let loss = loss_fn.forward(model.forward_features(batch.images).logits, batch.labels);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(lr, model, grads);
+            let loss = loss.detach().without_autodiff();
+            total = Some(match total {
+                Some(t) => t + loss,
+                None => loss,
+            });
+            progress.tick(n);
+        }
+        let rate = progress.finish();
+        let mean =
+            total.map(|t| t.into_scalar::<f64>()).unwrap_or(f64::NAN) / progress.done.max(1) as f64;
+        if !mean.is_finite() {
+            return Err(format!(
+                "teacher {name}: loss is {mean} in epoch {}: lower --lr",
+                epoch + 1
+            ));
+        }
+        println!(
+            "teacher {name} epoch {}/{epochs}: lr {lr:.4}, loss {mean:.4}, {rate:.0} img/s",
+            epoch + 1
+        );
+    }
+    Ok(model)
+}
+
+// ---------------------------------------------------------------------------------------
+// Distillation
+
+/// Per-epoch log of the distillation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EpochLog {
+    epoch: usize,
+    lr: f64,
+    loss: f64,
+    hard: f64,
+    soft: f64,
+    feature: f64,
+    train_accuracy: f64,
+    test_accuracy: f64,
+    /// Per teacher: fraction of samples for which it was kept.
+    keep_rate: Vec<f64>,
+    /// Per teacher: mean weight.
+    mean_weight: Vec<f64>,
+    images_per_second: f64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointState {
+    config: RunConfig,
+    teachers: Vec<String>,
+    epochs_done: usize,
+    history: Vec<EpochLog>,
+}
+
+fn selector(
+    ctx: &Context,
+    teachers: &[Arc<dyn Teacher>],
+) -> (TeacherSelectorConfig, Vec<Arc<dyn Teacher>>) {
+    match ctx.config.weighting.as_str() {
+        "average" => (
+            TeacherSelectorConfig::unscreened(Weighting::Average),
+            teachers.to_vec(),
+        ),
+        "confidence" => (
+            TeacherSelectorConfig::unscreened(Weighting::Confidence),
+            teachers.to_vec(),
+        ),
+        "entropy" => (
+            TeacherSelectorConfig::unscreened(Weighting::Entropy),
+            teachers.to_vec(),
+        ),
+        "single-best" => {
+            // The teacher with the lowest cross-entropy on the first training batches.
+            let mut ces = vec![0.0f64; teachers.len()];
+            for batch in loader(ctx, &ctx.train, false, 0, false)
+                .iter()
+                .take(4)
+                .flatten()
+            {
+                let [n] = batch.labels.dims();
+                for (k, t) in teachers.iter().enumerate() {
+                    let ce = burn::tensor::activation::log_softmax(
+                        t.forward(batch.images.clone()).logits,
+                        1,
+                    )
+                    .gather(1, batch.labels.clone().reshape([n, 1]))
+                    .neg()
+                    .mean()
+                    .into_scalar::<f64>();
+                    ces[k] += ce;
+                }
+            }
+            let best = (0..teachers.len())
+                .min_by(|a, b| ces[*a].total_cmp(&ces[*b]))
+                .unwrap_or(0);
+            println!("single-best: using teacher {}", teachers[best].name());
+            (
+                TeacherSelectorConfig::unscreened(Weighting::Average),
+                vec![teachers[best].clone()],
+            )
+        }
+        _ => (TeacherSelectorConfig::new(), teachers.to_vec()),
+    }
+}
+
+fn distill_student<S: FeatureModel + Sync + 'static>(
+    ctx: &Context,
+    student: S,
+    all_teachers: Vec<Arc<dyn Teacher>>,
+) -> Result<Vec<EpochLog>, String> {
+    let config = ctx.config;
+    let device = ctx.device.clone().autodiff();
+    ctx.device.seed(config.seed);
+    let (selector, teachers) = selector(ctx, &all_teachers);
+    let names: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
+    let loss = DistillationLossConfig::new()
+        .with_temperature(config.temperature)
+        .with_hard_weight(config.hard_weight)
+        .with_soft_weight(config.soft_weight)
+        .with_feature_weight(config.feature_weight);
+    let mut distiller = DistillerConfig::new()
+        .with_selector(selector)
+        .with_loss(loss.clone())
+        .init(student, teachers, &device)
+        .map_err(|e| e.to_string())?;
+    let mut optim = optimizer();
+
+    let dir = ctx.args.out.join("checkpoint");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let state_path = dir.join("state.json");
+    let mut history = Vec::new();
+    let mut start = 0;
+    if ctx.args.resume && state_path.is_file() {
+        let text = std::fs::read_to_string(&state_path)
+            .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?;
+        let state: CheckpointState = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a checkpoint state: {e}", state_path.display()))?;
+        if state.config != *config || state.teachers != names {
+            return Err(format!(
+                "the checkpoint in {} was made with another configuration ({:?} with teachers {:?}); \
+                 refusing to resume from it with {:?} and teachers {:?}. Use another --out or drop --resume.",
+                dir.display(),
+                state.config,
+                state.teachers,
+                config,
+                names
+            ));
+        }
+        distiller = distiller
+            .try_load_file(dir.join("distiller.bpk"))
+            .map_err(|e| format!("cannot load the checkpoint in {}: {e}", dir.display()))?;
+        optim = optim
+            .load(dir.join("optim.bpk"))
+            .map_err(|e| format!("cannot load the optimizer state in {}: {e}", dir.display()))?;
+        start = state.epochs_done;
+        history = state.history;
+        println!("resuming after epoch {start} from {}", dir.display());
+    }
+
+    let k = names.len();
+    for epoch in start..config.epochs {
+        // CA-MKD's schedule: the feature term is off in the first epoch.
+        let feature_weight = if epoch == 0 && config.epochs > 1 {
+            0.0
+        } else {
+            config.feature_weight
+        };
+        distiller = distiller.with_loss(
+            loss.clone()
+                .with_feature_weight(feature_weight)
+                .init()
+                .map_err(|e| e.to_string())?,
+        );
+        let lr = learning_rate(config, epoch, config.epochs);
+        let mut progress = Progress::new(
+            format!("distill epoch {}/{}", epoch + 1, config.epochs),
+            num_batches(&ctx.train, config.batch_size),
+        );
+        let mut sums: Option<[Tensor<1>; 6]> = None;
+        let mut correct: Option<Tensor<1, Int>> = None;
+        for batch in loader(ctx, &ctx.train, true, epoch, true).iter() {
+            let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
+            let [n] = batch.labels.dims();
+            let out = distiller
+                .forward(batch.images, batch.labels.clone())
+                .map_err(|e| e.to_string())?;
+            let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
+            distiller = optim.step(lr, distiller, grads);
+            let plain = |t: &Tensor<1>| t.clone().detach().without_autodiff();
+            let parts = [
+                plain(&out.loss.total),
+                plain(&out.loss.hard),
+                plain(&out.loss.soft),
+                plain(&out.loss.feature),
+                out.selection.keep_rate(),
+                out.selection.mean_weight(),
+            ];
+            sums = Some(match sums {
+                Some(s) => {
+                    let [a, b, c, d, e, f] = s;
+                    let [pa, pb, pc, pd, pe, pf] = parts;
+                    [a + pa, b + pb, c + pc, d + pd, e + pe, f + pf]
+                }
+                None => parts,
+            });
+            let hits = out
+                .student_logits
+                .detach()
+                .without_autodiff()
+                .argmax(1)
+                .reshape([n])
+                .equal(batch.labels.without_autodiff())
+                .int()
+                .sum();
+            correct = Some(match correct {
+                Some(c) => c + hits,
+                None => hits,
+            });
+            progress.tick(n);
+        }
+        let rate = progress.finish();
+        let batches = progress.done.max(1) as f64;
+        let read = |t: Tensor<1>| -> Vec<f64> {
+            t.to_data()
+                .convert::<f64>()
+                .try_to_vec::<f64>()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v / batches)
+                .collect()
+        };
+        let [total, hard, soft, feature, keep, weight] = sums.ok_or("the training set is empty")?;
+        let student = distiller.student.valid();
+        let test_accuracy = accuracy(ctx, |x| student.forward_features(x).logits)?;
+        let log = EpochLog {
+            epoch: epoch + 1,
+            lr,
+            loss: read(total)[0],
+            hard: read(hard)[0],
+            soft: read(soft)[0],
+            feature: read(feature)[0],
+            train_accuracy: correct.map(|c| c.into_scalar::<i64>()).unwrap_or(0) as f64
+                / ctx.train.labels.len() as f64,
+            test_accuracy,
+            keep_rate: read(keep),
+            mean_weight: read(weight),
+            images_per_second: rate,
+        };
+        if !log.loss.is_finite() {
+            return Err(format!(
+                "distillation loss is {} in epoch {}: lower --lr",
+                log.loss,
+                epoch + 1
+            ));
+        }
+        println!(
+            "epoch {}/{}: lr {:.4}  loss {:.4} (hard {:.4}, soft {:.4}, feature {:.4})  train acc {:.2}%  test acc {:.2}%  {:.0} img/s",
+            log.epoch,
+            config.epochs,
+            lr,
+            log.loss,
+            log.hard,
+            log.soft,
+            log.feature,
+            100.0 * log.train_accuracy,
+            100.0 * log.test_accuracy,
+            rate
+        );
+        for i in 0..k {
+            println!(
+                "    teacher {:<14} kept {:5.1}%  mean weight {:.3}",
+                names[i],
+                100.0 * log.keep_rate[i],
+                log.mean_weight[i]
+            );
+        }
+        history.push(log);
+        // Checkpoint: model and optimiser first, the state file (which says the epoch is
+        // done) last, each written atomically.
+        save_atomic(distiller.clone(), &dir.join("distiller.bpk"))?;
+        let tmp = dir.join("optim.tmp");
+        optim
+            .save(&tmp)
+            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, dir.join("optim.bpk"))
+            .map_err(|e| format!("cannot move the optimizer state into place: {e}"))?;
+        let state = CheckpointState {
+            config: config.clone(),
+            teachers: names.clone(),
+            epochs_done: epoch + 1,
+            history: history.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
+        write_atomic(&state_path, &json)?;
+    }
+    // Export the distilled student, ready to deploy.
+    save_atomic(distiller.student.clone(), &ctx.args.out.join("student.bpk"))?;
+    println!(
+        "exported the distilled student to {}",
+        ctx.args.out.join("student.bpk").display()
+    );
+    Ok(history)
+}
+
+// ---------------------------------------------------------------------------------------
+// Evaluation and results
+
+fn evaluate_student(ctx: &Context) -> Result<ModelReport, String> {
+    let path = ctx.args.out.join("student.bpk");
+    if !path.is_file() {
+        return Err(format!(
+            "no exported student at {}: run the distill stage first",
+            path.display()
+        ));
+    }
+    let arch = ctx.config.student.as_str();
+    with_arch!(ctx, arch, |m| {
+        let student = m
+            .try_load_file(&path)
+            .map_err(|e| format!("cannot load the student from {}: {e}", path.display()))?
+            .valid();
+        let test_accuracy = accuracy(ctx, |x| student.forward_features(x).logits)?;
+        Ok(ModelReport {
+            name: format!("student-{arch}"),
+            params: parameter_count(&student),
+            bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            test_accuracy,
+        })
+    })
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Report {
+    config: Option<RunConfig>,
+    teachers: Vec<ModelReport>,
+    student: Option<ModelReport>,
+    history: Vec<EpochLog>,
+    wall_seconds: f64,
+}
+
+impl Report {
+    fn load(path: &Path) -> Self {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    fn save(&self, out: &Path) -> Result<(), String> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        write_atomic(&out.join("results.json"), &json)
+    }
+
+    fn print(&self) {
+        println!();
+        println!("| model | parameters | size on disk | test accuracy |");
+        println!("|---|---:|---:|---:|");
+        for m in self.teachers.iter().chain(&self.student) {
+            println!(
+                "| {} | {} | {:.2} MB | {:.2}% |",
+                m.name,
+                m.params,
+                m.bytes as f64 / 1e6,
+                100.0 * m.test_accuracy
+            );
+        }
+        if let (Some(student), Some(largest)) =
+            (&self.student, self.teachers.iter().max_by_key(|t| t.params))
+        {
+            println!(
+                "\ncompression: the student has {:.2}x fewer parameters than the largest teacher ({})",
+                largest.params as f64 / student.params.max(1) as f64,
+                largest.name
+            );
+        }
+    }
+}
