@@ -1,0 +1,280 @@
+//! The cifar100 example end to end, on a small generated dataset in the official binary
+//! format: train teachers, distill, evaluate, export and reload; resume after a killed run;
+//! clear errors for missing data, bad arguments and a checkpoint of another configuration.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The example binary, built by `cargo test` next to the test binaries.
+fn example() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir
+        .join("examples")
+        .join(format!("cifar100{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "example binary not found at {}",
+        path.display()
+    );
+    path
+}
+
+/// Ten colour-coded classes of CIFAR-100 (fine labels 0..10) with pixel noise: learnable.
+fn write_dataset(dir: &Path, train: usize, test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 1u64;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) as u32
+    };
+    let mut records = |n: usize| {
+        let mut bytes = Vec::with_capacity(n * 3074);
+        for i in 0..n {
+            let label = (i % 10) as u8;
+            bytes.push(label / 5);
+            bytes.push(label);
+            let colour = [
+                label as u32 * 37 % 256,
+                label as u32 * 91 % 256,
+                label as u32 * 53 % 256,
+            ];
+            for c in colour {
+                for _ in 0..1024 {
+                    let v = c as i32 + (next() % 81) as i32 - 40;
+                    bytes.push(v.clamp(0, 255) as u8);
+                }
+            }
+        }
+        bytes
+    };
+    std::fs::write(dir.join("train.bin"), records(train)).unwrap();
+    std::fs::write(dir.join("test.bin"), records(test)).unwrap();
+}
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "burn-distill-example-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+const SMALL: [&str; 13] = [
+    "--teachers",
+    "vgg8,resnet8x4",
+    "--width",
+    "4",
+    "--teacher-epochs",
+    "1",
+    "--batch-size",
+    "32",
+    "--limit-test",
+    "100",
+    "--seed",
+    "7",
+    "--lr",
+];
+
+fn command(data: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(example());
+    cmd.args([
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .args(SMALL)
+    .arg("0.02")
+    .args(extra)
+    .env("NODEVICE_SELECT", "1");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "example failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn results(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn pipeline_trains_distills_exports_and_reloads() {
+    let data = temp("data-a");
+    let out = temp("out-a");
+    write_dataset(&data, 256, 100);
+    let first = run(&mut command(&data, &out, &["--epochs", "2"]));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(
+        stdout.contains("| model | parameters | size on disk | test accuracy |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("kept") && stdout.contains("mean weight"),
+        "telemetry missing:\n{stdout}"
+    );
+    assert!(out.join("student.bpk").is_file() && out.join("teachers/0-vgg8.bpk").is_file());
+    let report = results(&out);
+    assert_eq!(report["teachers"].as_array().unwrap().len(), 2);
+    assert_eq!(report["history"].as_array().unwrap().len(), 2);
+    let accuracy = report["student"]["test_accuracy"].as_f64().unwrap();
+    assert!(
+        accuracy > 0.1,
+        "student accuracy {accuracy} is not above chance (0.1)"
+    );
+
+    // Reload the exported student in a fresh process: the same test accuracy.
+    run(&mut command(&data, &out, &["eval", "--epochs", "2"]));
+    assert_eq!(
+        results(&out)["student"]["test_accuracy"].as_f64().unwrap(),
+        accuracy
+    );
+    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_killed_run_resumes_from_its_last_checkpoint() {
+    let data = temp("data-b");
+    let out = temp("out-b");
+    write_dataset(&data, 512, 100);
+    run(&mut command(
+        &data,
+        &out,
+        &["train-teachers", "--epochs", "3"],
+    ));
+    let fresh = temp("out-b-fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    copy_dir(&out.join("teachers"), &fresh.join("teachers"));
+
+    // Kill the distillation once its first epoch is checkpointed.
+    let mut child = command(&data, &out, &["distill", "--epochs", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = out.join("checkpoint/state.json");
+    let started = Instant::now();
+    while !state.is_file() {
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no checkpoint after 10 minutes"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let resumed = run(&mut command(
+        &data,
+        &out,
+        &["distill", "--epochs", "3", "--resume"],
+    ));
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(stdout.contains("resuming after epoch"), "{stdout}");
+    let history = results(&out)["history"].clone();
+    let epochs: Vec<u64> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(epochs, vec![1, 2, 3]);
+
+    // An uninterrupted run with the same seed logs the same losses and accuracies.
+    run(&mut command(&data, &fresh, &["distill", "--epochs", "3"]));
+    let uninterrupted = results(&fresh)["history"].clone();
+    for (a, b) in history
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(uninterrupted.as_array().unwrap())
+    {
+        for key in [
+            "loss",
+            "hard",
+            "soft",
+            "feature",
+            "train_accuracy",
+            "test_accuracy",
+        ] {
+            let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-6 * x.abs().max(1.0),
+                "epoch {}: {key} {x} vs {y}",
+                a["epoch"]
+            );
+        }
+    }
+
+    // Resuming with another configuration is refused, naming the problem.
+    let refused = command(
+        &data,
+        &out,
+        &["distill", "--epochs", "3", "--resume", "--seed", "8"],
+    )
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("another configuration"), "{stderr}");
+    for dir in [data, out, fresh] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn missing_data_and_bad_arguments_give_clear_errors() {
+    let empty = temp("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = command(&empty, &temp("out-c"), &[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("train.bin") && stderr.contains("cifar-100-binary"),
+        "{stderr}"
+    );
+
+    for (args, needle) in [
+        (vec!["--device", "tpu"], "unknown device 'tpu'"),
+        (vec!["--teachers", "vgg99"], "unknown architecture 'vgg99'"),
+        (
+            vec!["--epochs", "many"],
+            "invalid value 'many' for --epochs",
+        ),
+        (vec!["--frobnicate"], "unknown argument '--frobnicate'"),
+        (vec!["--weighting", "best"], "unknown weighting 'best'"),
+    ] {
+        let out = Command::new(example()).args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let help = Command::new(example()).arg("--help").output().unwrap();
+    assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("USAGE"));
+    let _ = std::fs::remove_dir_all(empty);
+}
