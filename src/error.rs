@@ -105,6 +105,16 @@ pub enum Error {
         record: usize,
     },
 
+    /// A file is not in the expected format (wrong magic number, sizes that disagree with
+    /// its header, corrupt compression).
+    #[error("{path} is not a valid file of the expected format: {reason}")]
+    InvalidFormat {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A record in a data file holds an impossible value.
     #[error("{path}, record {record}: {reason}")]
     CorruptRecord {

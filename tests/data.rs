@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn_distill::Error;
-use burn_distill::data::{CifarBatcher, CifarImages, CifarSplit, CifarVariant};
+use burn_distill::data::{
+    Augmentation, CIFAR100_MEAN, CIFAR100_STD, CifarVariant, ImageBatcher, Split, load_cifar,
+    load_fashion_mnist, parse_cifar, parse_idx_images, parse_idx_labels,
+};
 use common::*;
 
 /// A CIFAR-100 record: coarse label, fine label, then pixel `i` of channel `c` = (c * 7 + i) % 251.
@@ -18,6 +21,11 @@ fn record100(coarse: u8, fine: u8) -> Vec<u8> {
     r
 }
 
+const AUG: Augmentation = Augmentation {
+    padding: 4,
+    flip: true,
+};
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("burn-distill-data-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -28,7 +36,7 @@ fn temp_dir(name: &str) -> PathBuf {
 #[test]
 fn parses_labels_and_channel_first_pixels() {
     let bytes = [record100(3, 42), record100(19, 99), record100(0, 0)].concat();
-    let data = CifarImages::parse(CifarVariant::Cifar100, &bytes, Path::new("train.bin")).unwrap();
+    let data = parse_cifar(CifarVariant::Cifar100, &bytes, Path::new("train.bin")).unwrap();
     assert_eq!(data.labels, vec![42, 99, 0]);
     assert_eq!(data.len(), 3);
     let item = data.get(1).unwrap();
@@ -39,8 +47,7 @@ fn parses_labels_and_channel_first_pixels() {
 
     let mut ten = vec![7u8];
     ten.extend(vec![200u8; 3072]);
-    let data =
-        CifarImages::parse(CifarVariant::Cifar10, &ten, Path::new("data_batch_1.bin")).unwrap();
+    let data = parse_cifar(CifarVariant::Cifar10, &ten, Path::new("data_batch_1.bin")).unwrap();
     assert_eq!(data.labels, vec![7]);
 }
 
@@ -48,8 +55,7 @@ fn parses_labels_and_channel_first_pixels() {
 fn truncated_and_corrupt_files_name_the_file_and_record() {
     let mut bytes = [record100(1, 1), record100(1, 2)].concat();
     bytes.truncate(bytes.len() - 10);
-    let err =
-        CifarImages::parse(CifarVariant::Cifar100, &bytes, Path::new("/x/train.bin")).unwrap_err();
+    let err = parse_cifar(CifarVariant::Cifar100, &bytes, Path::new("/x/train.bin")).unwrap_err();
     assert!(
         matches!(err, Error::TruncatedFile { record: 1, .. }),
         "{err}"
@@ -58,24 +64,21 @@ fn truncated_and_corrupt_files_name_the_file_and_record() {
         err.to_string().contains("/x/train.bin") && err.to_string().contains("record 1"),
         "{err}"
     );
-    let err = CifarImages::parse(CifarVariant::Cifar100, &[], Path::new("empty.bin")).unwrap_err();
+    let err = parse_cifar(CifarVariant::Cifar100, &[], Path::new("empty.bin")).unwrap_err();
     assert!(matches!(err, Error::TruncatedFile { .. }), "{err}");
 
     let bytes = [record100(1, 1), record100(1, 100)].concat();
-    let err =
-        CifarImages::parse(CifarVariant::Cifar100, &bytes, Path::new("train.bin")).unwrap_err();
+    let err = parse_cifar(CifarVariant::Cifar100, &bytes, Path::new("train.bin")).unwrap_err();
     assert!(
         err.to_string().contains("record 1") && err.to_string().contains("label 100"),
         "{err}"
     );
     let bytes = record100(20, 1);
-    let err =
-        CifarImages::parse(CifarVariant::Cifar100, &bytes, Path::new("train.bin")).unwrap_err();
+    let err = parse_cifar(CifarVariant::Cifar100, &bytes, Path::new("train.bin")).unwrap_err();
     assert!(err.to_string().contains("coarse label 20"), "{err}");
     let mut ten = vec![10u8];
     ten.extend(vec![0u8; 3072]);
-    let err =
-        CifarImages::parse(CifarVariant::Cifar10, &ten, Path::new("test_batch.bin")).unwrap_err();
+    let err = parse_cifar(CifarVariant::Cifar10, &ten, Path::new("test_batch.bin")).unwrap_err();
     assert!(
         err.to_string().contains("label 10 is not below 10"),
         "{err}"
@@ -85,7 +88,7 @@ fn truncated_and_corrupt_files_name_the_file_and_record() {
 #[test]
 fn loading_a_folder_and_missing_files() {
     let dir = temp_dir("load");
-    let err = CifarImages::load(&dir, CifarVariant::Cifar100, CifarSplit::Train).unwrap_err();
+    let err = load_cifar(&dir, CifarVariant::Cifar100, Split::Train).unwrap_err();
     assert!(matches!(err, Error::MissingData { .. }), "{err}");
     assert!(
         err.to_string().contains("train.bin") && err.to_string().contains("cifar-100-binary"),
@@ -98,11 +101,11 @@ fn loading_a_folder_and_missing_files() {
     )
     .unwrap();
     std::fs::write(dir.join("test.bin"), record100(0, 7)).unwrap();
-    let mut train = CifarImages::load(&dir, CifarVariant::Cifar100, CifarSplit::Train).unwrap();
+    let mut train = load_cifar(&dir, CifarVariant::Cifar100, Split::Train).unwrap();
     assert_eq!(train.labels, vec![5, 6]);
     train.truncate(1);
     assert_eq!((train.len(), train.images.len()), (1, 3072));
-    let test = CifarImages::load(&dir, CifarVariant::Cifar100, CifarSplit::Test).unwrap();
+    let test = load_cifar(&dir, CifarVariant::Cifar100, Split::Test).unwrap();
     assert_eq!(test.labels, vec![7]);
 
     // CIFAR-10 reads all five training batches in order.
@@ -111,9 +114,9 @@ fn loading_a_folder_and_missing_files() {
         rec.extend(vec![b; 3072]);
         std::fs::write(dir.join(format!("data_batch_{b}.bin")), rec).unwrap();
     }
-    let ten = CifarImages::load(&dir, CifarVariant::Cifar10, CifarSplit::Train).unwrap();
+    let ten = load_cifar(&dir, CifarVariant::Cifar10, Split::Train).unwrap();
     assert_eq!(ten.labels, vec![1, 2, 3, 4, 5]);
-    let err = CifarImages::load(&dir, CifarVariant::Cifar10, CifarSplit::Test).unwrap_err();
+    let err = load_cifar(&dir, CifarVariant::Cifar10, Split::Test).unwrap_err();
     assert!(err.to_string().contains("test_batch.bin"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -121,7 +124,7 @@ fn loading_a_folder_and_missing_files() {
 #[test]
 fn batcher_normalises_and_augments_deterministically() {
     let device = cpu_devices().remove(0).1;
-    let data = CifarImages::parse(
+    let data = parse_cifar(
         CifarVariant::Cifar100,
         &[record100(0, 3), record100(0, 4)].concat(),
         Path::new("t"),
@@ -129,7 +132,8 @@ fn batcher_normalises_and_augments_deterministically() {
     .unwrap();
     let items = vec![data.get(0).unwrap(), data.get(1).unwrap()];
 
-    let plain = CifarBatcher::new(CifarVariant::Cifar100, false, 0).batch(items.clone(), &device);
+    let plain = ImageBatcher::new([3, 32, 32], &CIFAR100_MEAN, &CIFAR100_STD, None, 0)
+        .batch(items.clone(), &device);
     assert_eq!(plain.images.dims(), [2, 3, 32, 32]);
     let labels: Vec<i64> = plain
         .labels
@@ -150,8 +154,8 @@ fn batcher_normalises_and_augments_deterministically() {
         1e-5,
     );
 
-    let a = CifarBatcher::new(CifarVariant::Cifar100, true, 9);
-    let b = CifarBatcher::new(CifarVariant::Cifar100, true, 9);
+    let a = ImageBatcher::new([3, 32, 32], &CIFAR100_MEAN, &CIFAR100_STD, Some(AUG), 9);
+    let b = ImageBatcher::new([3, 32, 32], &CIFAR100_MEAN, &CIFAR100_STD, Some(AUG), 9);
     let first = floats(&a.batch(items.clone(), &device).images);
     assert_eq!(
         first,
@@ -165,5 +169,120 @@ fn batcher_normalises_and_augments_deterministically() {
         second,
         floats(&b.batch(items, &device).images),
         "the counter restores the stream"
+    );
+}
+
+fn idx_images(n: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for word in [0x0803u32, n, rows, cols] {
+        bytes.extend(word.to_be_bytes());
+    }
+    bytes.extend_from_slice(pixels);
+    bytes
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for word in [0x0801u32, labels.len() as u32] {
+        bytes.extend(word.to_be_bytes());
+    }
+    bytes.extend_from_slice(labels);
+    bytes
+}
+
+#[test]
+fn idx_parsing_and_its_errors() {
+    let pixels: Vec<u8> = (0..2 * 3 * 2).map(|v| v as u8).collect();
+    let (rows, cols, parsed) =
+        parse_idx_images(&idx_images(2, 3, 2, &pixels), Path::new("i")).unwrap();
+    assert_eq!((rows, cols, parsed), (3, 2, pixels.clone()));
+    assert_eq!(
+        parse_idx_labels(&idx_labels(&[3, 9]), 10, Path::new("l")).unwrap(),
+        vec![3, 9]
+    );
+
+    let err = |e: Error| e.to_string();
+    let mut wrong_magic = idx_images(2, 3, 2, &pixels);
+    wrong_magic[3] = 0x01;
+    assert!(
+        err(parse_idx_images(&wrong_magic, Path::new("x.idx")).unwrap_err())
+            .contains("magic number 0x00000801")
+    );
+    let truncated = &idx_images(2, 3, 2, &pixels)[..20];
+    let e = err(parse_idx_images(truncated, Path::new("x.idx")).unwrap_err());
+    assert!(e.contains("x.idx") && e.contains("truncated"), "{e}");
+    assert!(err(parse_idx_images(&[0, 0], Path::new("x")).unwrap_err()).contains("too short"));
+    // A header claiming billions of images is rejected before anything is allocated.
+    let e = err(parse_idx_images(&idx_images(u32::MAX, 28, 28, &[]), Path::new("x")).unwrap_err());
+    assert!(e.contains("implausible"), "{e}");
+    let e = err(parse_idx_labels(&idx_labels(&[1, 10]), 10, Path::new("l")).unwrap_err());
+    assert!(e.contains("record 1") && e.contains("label 10"), "{e}");
+    let mut short = idx_labels(&[1, 2, 3]);
+    short.pop();
+    assert!(err(parse_idx_labels(&short, 10, Path::new("l")).unwrap_err()).contains("3 labels"));
+}
+
+#[test]
+fn fashion_mnist_folder_plain_and_gzip() {
+    use std::io::Write;
+    let dir = temp_dir("fmnist");
+    let err = load_fashion_mnist(&dir, Split::Test).unwrap_err();
+    assert!(
+        matches!(err, Error::MissingData { .. })
+            && err.to_string().contains("dataset-fashion-mnist"),
+        "{err}"
+    );
+
+    let pixels = vec![7u8; 2 * 28 * 28];
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        idx_images(2, 28, 28, &pixels),
+    )
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&idx_labels(&[4, 5])).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), gz.finish().unwrap()).unwrap();
+    let data = load_fashion_mnist(&dir, Split::Test).unwrap();
+    assert_eq!(
+        (data.channels, data.height, data.width, data.num_classes),
+        (1, 28, 28, 10)
+    );
+    assert_eq!(data.labels, vec![4, 5]);
+
+    // A corrupt gzip file is an error naming it.
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte.gz"), b"not gzip at all").unwrap();
+    let err = load_fashion_mnist(&dir, Split::Test).unwrap_err();
+    assert!(
+        err.to_string().contains("t10k-labels-idx1-ubyte.gz"),
+        "{err}"
+    );
+    // Image and label counts that differ.
+    std::fs::remove_file(dir.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx_labels(&[1])).unwrap();
+    let err = load_fashion_mnist(&dir, Split::Test).unwrap_err();
+    assert!(err.to_string().contains("1 labels for 2 images"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The real data from Debian's `dataset-fashion-mnist`, when installed (CI installs it).
+#[test]
+fn debian_fashion_mnist_loads_when_installed() {
+    let dir = Path::new(burn_distill::data::FASHION_MNIST_DIR);
+    if !dir.join("t10k-labels-idx1-ubyte.gz").is_file() {
+        eprintln!("skipped: {} not installed", dir.display());
+        return;
+    }
+    let test = load_fashion_mnist(dir, Split::Test).unwrap();
+    assert_eq!(test.labels.len(), 10_000);
+    // Fashion-MNIST's test set is balanced: 1,000 images per class.
+    let mut counts = [0usize; 10];
+    for l in &test.labels {
+        counts[*l as usize] += 1;
+    }
+    assert_eq!(counts, [1000; 10]);
+    let train = load_fashion_mnist(dir, Split::Train).unwrap();
+    assert_eq!(
+        (train.labels.len(), train.images.len()),
+        (60_000, 60_000 * 784)
     );
 }

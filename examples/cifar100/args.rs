@@ -18,8 +18,10 @@ OPTIONS
   --preset quick|paper      quick (default): narrow models, a 5,000-image subset and a few
                             epochs, ~15 min on a 2-core CPU; paper: the literature's schedule
   --device flex|ndarray|wgpu
-  --dataset cifar100|cifar10
-  --data-dir DIR            folder with the official binary files (default: ~/.cache/burn-distill/<dataset>)
+  --dataset cifar100|cifar10|fashion-mnist
+  --data-dir DIR            folder with the data files (default: ~/.cache/burn-distill/<dataset> for
+                            CIFAR's official binary files; /usr/share/datasets/fashion-mnist, from
+                            Debian's dataset-fashion-mnist package, for Fashion-MNIST)
   --teachers A,B,..         teacher architectures: vgg8, vgg13, resnet8x4, resnet32x4
   --teacher-weights F,..    Burn records (.bpk) for the teachers, in the same order
   --student ARCH            student architecture (default vgg8)

@@ -12,7 +12,10 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor};
-use burn_distill::data::{CifarBatcher, CifarImages, CifarSplit, CifarVariant};
+use burn_distill::data::{
+    Augmentation, CifarVariant, FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
+    ImageBatcher, ImageData, Split, load_cifar, load_fashion_mnist,
+};
 use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
 use burn_distill::{
     DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher, Teacher,
@@ -25,22 +28,30 @@ use crate::args::{Args, RunConfig};
 /// Calls `f` with a freshly built model of the architecture `arch`.
 macro_rules! with_arch {
     ($ctx:expr, $arch:expr, |$m:ident| $body:expr) => {{
-        let classes = $ctx.variant.num_classes();
+        let classes = $ctx.train.num_classes;
+        let channels = $ctx.train.channels;
         let w = $ctx.config.width;
         let device = $ctx.device.clone().autodiff();
         let resnet = |depth: usize| {
             ResNetConfig::new(depth, classes)
-                .with_widths([w / 2, w, 2 * w, 4 * w])
+                .with_widths([(w / 2).max(1), w, 2 * w, 4 * w])
+                .with_in_channels(channels)
                 .init(&device)
                 .map_err(|e| e.to_string())
         };
         match $arch {
             "vgg8" => {
-                let $m = VggConfig::vgg8(classes).with_width(w).init(&device);
+                let $m = VggConfig::vgg8(classes)
+                    .with_width(w)
+                    .with_in_channels(channels)
+                    .init(&device);
                 $body
             }
             "vgg13" => {
-                let $m = VggConfig::vgg13(classes).with_width(w).init(&device);
+                let $m = VggConfig::vgg13(classes)
+                    .with_width(w)
+                    .with_in_channels(channels)
+                    .init(&device);
                 $body
             }
             "resnet8x4" => {
@@ -60,31 +71,60 @@ macro_rules! with_arch {
 struct Context<'a> {
     args: &'a Args,
     config: &'a RunConfig,
-    variant: CifarVariant,
     device: Device,
-    train: Arc<CifarImages>,
-    test: Arc<CifarImages>,
+    train: Arc<ImageData>,
+    test: Arc<ImageData>,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    augmentation: Augmentation,
 }
 
 pub fn run(args: &Args) -> Result<(), String> {
     let config = &args.config;
     let started = Instant::now();
     let device = device(&config.device)?;
-    let variant = if config.dataset == "cifar10" {
-        CifarVariant::Cifar10
-    } else {
-        CifarVariant::Cifar100
+    let (dir, mean, std, augmentation) = match config.dataset.as_str() {
+        "fashion-mnist" => (
+            args.data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR)),
+            FASHION_MNIST_MEAN.to_vec(),
+            FASHION_MNIST_STD.to_vec(),
+            Augmentation {
+                padding: 2,
+                flip: true,
+            },
+        ),
+        name => {
+            let variant = if name == "cifar10" {
+                CifarVariant::Cifar10
+            } else {
+                CifarVariant::Cifar100
+            };
+            let (mean, std) = variant.normalization();
+            (
+                args.data_dir
+                    .clone()
+                    .unwrap_or_else(|| variant.default_dir()),
+                mean.to_vec(),
+                std.to_vec(),
+                Augmentation {
+                    padding: 4,
+                    flip: true,
+                },
+            )
+        }
     };
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| CifarImages::default_dir(variant));
     let load = |split| {
-        CifarImages::load(&dir, variant, split)
-            .map_err(|e| format!("{e}\n(or point --data-dir at the folder holding the files)"))
+        let data = match config.dataset.as_str() {
+            "fashion-mnist" => load_fashion_mnist(&dir, split),
+            "cifar10" => load_cifar(&dir, CifarVariant::Cifar10, split),
+            _ => load_cifar(&dir, CifarVariant::Cifar100, split),
+        };
+        data.map_err(|e| format!("{e}\n(or point --data-dir at the folder holding the files)"))
     };
-    let mut train = load(CifarSplit::Train)?;
-    let mut test = load(CifarSplit::Test)?;
+    let mut train = load(Split::Train)?;
+    let mut test = load(Split::Test)?;
     if let Some(n) = config.limit_train {
         train.truncate(n);
     }
@@ -92,7 +132,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         test.truncate(n);
     }
     println!(
-        "burn-distill CIFAR example: preset '{}', device {}, {} ({} train / {} test images from {})",
+        "burn-distill distillation example: preset '{}', device {}, {} ({} train / {} test images from {})",
         config.preset,
         config.device,
         config.dataset,
@@ -116,10 +156,12 @@ pub fn run(args: &Args) -> Result<(), String> {
     let ctx = Context {
         args,
         config,
-        variant,
         device,
         train: Arc::new(train),
         test: Arc::new(test),
+        mean,
+        std,
+        augmentation,
     };
     let mut report = Report::load(&args.out.join("results.json"));
     report.config = Some(config.clone());
@@ -176,7 +218,7 @@ fn device(name: &str) -> Result<Device, String> {
 
 fn loader(
     ctx: &Context,
-    data: &Arc<CifarImages>,
+    data: &Arc<ImageData>,
     train: bool,
     epoch: usize,
     autodiff: bool,
@@ -186,7 +228,9 @@ fn loader(
         .seed
         .wrapping_mul(1_000_003)
         .wrapping_add(epoch as u64);
-    let batcher = CifarBatcher::new(ctx.variant, train, seed);
+    let shape = [data.channels, data.height, data.width];
+    let augmentation = train.then_some(ctx.augmentation);
+    let batcher = ImageBatcher::new(shape, &ctx.mean, &ctx.std, augmentation, seed);
     let device = if autodiff {
         ctx.device.clone().autodiff()
     } else {
@@ -278,7 +322,7 @@ impl Progress {
     }
 }
 
-fn num_batches(data: &CifarImages, batch_size: usize) -> usize {
+fn num_batches(data: &ImageData, batch_size: usize) -> usize {
     data.labels.len().div_ceil(batch_size)
 }
 
