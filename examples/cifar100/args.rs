@@ -13,6 +13,9 @@ STAGES (default: all of them in order)
   train-teachers   train (or load) the teachers and report their test accuracy
   distill          distill the student from the teachers (needs trained teachers)
   eval             evaluate the exported student and the teachers, print the results table
+  ablation         train the teachers once, then the student with every method (alone,
+                   single-best KD, FitNets, AVER, CA-MKD, EBKD, screened per sample / per
+                   batch) over --seeds seeds; writes ablation.md and ablation.json
 
 OPTIONS
   --preset quick|paper      quick (default): narrow models, a 5,000-image subset and a few
@@ -22,7 +25,8 @@ OPTIONS
   --data-dir DIR            folder with the data files (default: ~/.cache/burn-distill/<dataset> for
                             CIFAR's official binary files; /usr/share/datasets/fashion-mnist, from
                             Debian's dataset-fashion-mnist package, for Fashion-MNIST)
-  --teachers A,B,..         teacher architectures: vgg8, vgg13, resnet8x4, resnet32x4
+  --teachers A,B,..         teacher architectures: vgg8, vgg13, resnet8x4, resnet32x4; `arch:N`
+                            trains that teacher for N epochs only (a deliberately weak teacher)
   --teacher-weights F,..    Burn records (.bpk) for the teachers, in the same order
   --student ARCH            student architecture (default vgg8)
   --weighting W             screened (default), average, confidence, entropy, single-best
@@ -34,6 +38,7 @@ OPTIONS
   --limit-train N           use the first N training images
   --limit-test N            use the first N test images
   --seed N
+  --seeds N                 seeds per method in the ablation stage (default 3)
   --out DIR                 output folder (default: runs/cifar100)
   --resume                  continue from the checkpoints in --out
   -h, --help
@@ -71,6 +76,8 @@ pub struct Args {
     pub teacher_weights: Vec<PathBuf>,
     pub out: PathBuf,
     pub resume: bool,
+    /// Seeds per method in the ablation stage.
+    pub seeds: usize,
 }
 
 fn preset(name: &str) -> Result<RunConfig, String> {
@@ -145,6 +152,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
         teacher_weights: Vec::new(),
         out: PathBuf::from("runs/cifar100"),
         resume: false,
+        seeds: 3,
     };
     let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
@@ -175,7 +183,8 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
             "--seed" => config.seed = value(&arg, it.next())?,
             "--out" => args.out = value(&arg, it.next())?,
             "--resume" => args.resume = true,
-            "all" | "train-teachers" | "distill" | "eval" => args.stages.push(arg),
+            "--seeds" => args.seeds = value(&arg, it.next())?,
+            "all" | "train-teachers" | "distill" | "eval" | "ablation" => args.stages.push(arg),
             other => return Err(format!("unknown argument '{other}' (see --help)")),
         }
     }
@@ -186,6 +195,9 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
             args.teacher_weights.len(),
             config.teachers.len()
         ));
+    }
+    if args.seeds == 0 {
+        return Err("--seeds must be at least 1".into());
     }
     if args.stages.is_empty() || args.stages.iter().any(|s| s == "all") {
         args.stages = vec!["train-teachers".into(), "distill".into(), "eval".into()];
@@ -199,12 +211,24 @@ fn check(c: &RunConfig) -> Result<(), String> {
     if c.teachers.is_empty() {
         return Err("--teachers is empty: give at least one teacher".into());
     }
-    for arch in c.teachers.iter().chain(std::iter::once(&c.student)) {
-        if !ARCHS.contains(&arch.as_str()) {
+    for spec in c.teachers.iter().chain(std::iter::once(&c.student)) {
+        let (arch, epochs) = crate::training::split_spec(spec);
+        if !ARCHS.contains(&arch) {
             return Err(format!(
                 "unknown architecture '{arch}' (expected one of {ARCHS:?})"
             ));
         }
+        if epochs.is_some_and(|e| e.parse::<usize>().map_or(true, |e| e == 0)) {
+            return Err(format!(
+                "invalid teacher '{spec}': write arch:epochs with epochs >= 1"
+            ));
+        }
+    }
+    if c.student.contains(':') {
+        return Err(format!(
+            "invalid student '{}': give an architecture only",
+            c.student
+        ));
     }
     if !["flex", "ndarray", "wgpu"].contains(&c.device.as_str()) {
         return Err(format!(

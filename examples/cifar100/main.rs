@@ -1,6 +1,7 @@
 //! The CIFAR-100 distillation example: several teachers distilled into a small VGG student
 //! with the screened cross-entropy method. See `--help`.
 
+mod ablation;
 mod args;
 mod training;
 

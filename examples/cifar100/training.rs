@@ -18,14 +18,15 @@ use burn_distill::data::{
 };
 use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
 use burn_distill::{
-    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher, Teacher,
-    TeacherSelectorConfig, Weighting,
+    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher,
+    Granularity, Teacher, TeacherSelectorConfig, Weighting,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::args::{Args, RunConfig};
 
 /// Calls `f` with a freshly built model of the architecture `arch`.
+#[macro_export]
 macro_rules! with_arch {
     ($ctx:expr, $arch:expr, |$m:ident| $body:expr) => {{
         let classes = $ctx.train.num_classes;
@@ -68,15 +69,15 @@ macro_rules! with_arch {
 }
 
 /// Everything the stages share.
-struct Context<'a> {
-    args: &'a Args,
-    config: &'a RunConfig,
-    device: Device,
-    train: Arc<ImageData>,
-    test: Arc<ImageData>,
-    mean: Vec<f32>,
-    std: Vec<f32>,
-    augmentation: Augmentation,
+pub(crate) struct Context<'a> {
+    pub(crate) args: &'a Args,
+    pub(crate) config: &'a RunConfig,
+    pub(crate) device: Device,
+    pub(crate) train: Arc<ImageData>,
+    pub(crate) test: Arc<ImageData>,
+    pub(crate) mean: Vec<f32>,
+    pub(crate) std: Vec<f32>,
+    pub(crate) augmentation: Augmentation,
 }
 
 pub fn run(args: &Args) -> Result<(), String> {
@@ -183,10 +184,17 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
     if args.stages.iter().any(|s| s == "distill") {
         let teachers = load_teachers(false, &mut report)?;
+        let plan = Plan::from_config(config, &args.out);
+        ctx.device.seed(plan.seed);
         report.history = with_arch!(ctx, config.student.as_str(), |m| distill_student(
-            &ctx, m, teachers
+            &ctx, m, teachers, &plan
         ))?;
         report.save(&args.out)?;
+    }
+    if args.stages.iter().any(|s| s == "ablation") {
+        let teachers = load_teachers(true, &mut report)?;
+        report.save(&args.out)?;
+        crate::ablation::run(&ctx, &teachers, &report.teachers)?;
     }
     if args.stages.iter().any(|s| s == "eval") {
         load_teachers(false, &mut report)?;
@@ -223,11 +231,20 @@ fn loader(
     epoch: usize,
     autodiff: bool,
 ) -> Arc<dyn DataLoader<DistillBatch>> {
-    let seed = ctx
-        .config
-        .seed
-        .wrapping_mul(1_000_003)
-        .wrapping_add(epoch as u64);
+    loader_seeded(ctx, data, train, ctx.config.seed, epoch, autodiff)
+}
+
+/// A loader whose shuffling and augmentation depend only on `seed` and `epoch`, so a
+/// resumed run sees the same batches as an uninterrupted one.
+fn loader_seeded(
+    ctx: &Context,
+    data: &Arc<ImageData>,
+    train: bool,
+    seed: u64,
+    epoch: usize,
+    autodiff: bool,
+) -> Arc<dyn DataLoader<DistillBatch>> {
+    let seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
     let shape = [data.channels, data.height, data.width];
     let augmentation = train.then_some(ctx.augmentation);
     let batcher = ImageBatcher::new(shape, &ctx.mean, &ctx.std, augmentation, seed);
@@ -327,7 +344,10 @@ fn num_batches(data: &ImageData, batch_size: usize) -> usize {
 }
 
 /// Test accuracy of any classifier, counted on the device and read once.
-fn accuracy(ctx: &Context, forward: impl Fn(Tensor<4>) -> Tensor<2>) -> Result<f64, String> {
+pub(crate) fn accuracy(
+    ctx: &Context,
+    forward: impl Fn(Tensor<4>) -> Tensor<2>,
+) -> Result<f64, String> {
     let loader = loader(ctx, &ctx.test, false, 0, false);
     let mut correct: Option<Tensor<1, Int>> = None;
     for batch in loader.iter() {
@@ -358,7 +378,7 @@ fn save_atomic<M: Module>(module: M, path: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path)
@@ -370,21 +390,30 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// One row of the results table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ModelReport {
-    name: String,
-    params: usize,
-    bytes: u64,
-    test_accuracy: f64,
+pub(crate) struct ModelReport {
+    pub(crate) name: String,
+    pub(crate) params: usize,
+    pub(crate) bytes: u64,
+    pub(crate) test_accuracy: f64,
 }
 
-fn teacher_path(ctx: &Context, index: usize, arch: &str) -> PathBuf {
+/// A teacher spec is `arch` or `arch:epochs` (a teacher trained for fewer epochs, e.g. a
+/// deliberately weak one).
+pub fn split_spec(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once(':') {
+        Some((arch, epochs)) => (arch, Some(epochs)),
+        None => (spec, None),
+    }
+}
+
+fn teacher_path(ctx: &Context, index: usize, spec: &str) -> PathBuf {
     match ctx.args.teacher_weights.get(index) {
         Some(path) => path.clone(),
         None => ctx
             .args
             .out
             .join("teachers")
-            .join(format!("{index}-{arch}.bpk")),
+            .join(format!("{index}-{}.bpk", spec.replace(':', "-e"))),
     }
 }
 
@@ -395,10 +424,21 @@ fn teachers(
 ) -> Result<(Vec<Arc<dyn Teacher>>, Vec<ModelReport>), String> {
     let mut teachers = Vec::new();
     let mut reports = Vec::new();
-    for (index, arch) in ctx.config.teachers.iter().enumerate() {
-        let path = teacher_path(ctx, index, arch);
-        let (teacher, report) = with_arch!(ctx, arch.as_str(), |m| teacher(
-            ctx, m, index, arch, &path, train
+    for (index, spec) in ctx.config.teachers.iter().enumerate() {
+        let path = teacher_path(ctx, index, spec);
+        let (arch, epochs) = split_spec(spec);
+        let epochs = match epochs {
+            Some(e) => e
+                .parse()
+                .map_err(|_| format!("invalid epochs in teacher '{spec}'"))?,
+            None => ctx.config.teacher_epochs,
+        };
+        // Each teacher's initialisation and data order depend on the seed and its index.
+        let seed = ctx.config.seed.wrapping_add(1000 * (index as u64 + 1));
+        ctx.device.seed(seed);
+        let name = format!("{index}-{}", spec.replace(':', "-e"));
+        let (teacher, report) = with_arch!(ctx, arch, |m| teacher(
+            ctx, m, &name, &path, train, epochs, seed
         ))?;
         teachers.push(teacher);
         reports.push(report);
@@ -409,19 +449,19 @@ fn teachers(
 fn teacher<M: FeatureModel + Sync + 'static>(
     ctx: &Context,
     model: M,
-    index: usize,
-    arch: &str,
+    name: &str,
     path: &Path,
     train: bool,
+    epochs: usize,
+    seed: u64,
 ) -> Result<(Arc<dyn Teacher>, ModelReport), String> {
-    let name = format!("{index}-{arch}");
+    let name = name.to_string();
     let model = if path.is_file() {
         model
             .try_load_file(path)
             .map_err(|e| format!("cannot load teacher {name} from {}: {e}", path.display()))?
     } else if train {
-        ctx.device.seed(ctx.config.seed + index as u64);
-        let model = train_classifier(ctx, model, &name)?;
+        let model = train_classifier(ctx, model, &format!("teacher {name}"), epochs, seed)?;
         std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         save_atomic(model.clone(), path)?;
@@ -452,18 +492,24 @@ fn teacher<M: FeatureModel + Sync + 'static>(
     ))
 }
 
-fn train_classifier<M: FeatureModel>(ctx: &Context, mut model: M, name: &str) -> Result<M, String> {
-    let epochs = ctx.config.teacher_epochs;
+/// Plain cross-entropy training (teachers, and the student-alone baseline).
+pub(crate) fn train_classifier<M: FeatureModel>(
+    ctx: &Context,
+    mut model: M,
+    name: &str,
+    epochs: usize,
+    seed: u64,
+) -> Result<M, String> {
     let mut optim = optimizer();
     let loss_fn = CrossEntropyLossConfig::new().init(&ctx.device.clone().autodiff());
     for epoch in 0..epochs {
         let lr = learning_rate(ctx.config, epoch, epochs);
         let mut progress = Progress::new(
-            format!("teacher {name} epoch {}/{epochs}", epoch + 1),
+            format!("{name} epoch {}/{epochs}", epoch + 1),
             num_batches(&ctx.train, ctx.config.batch_size),
         );
         let mut total: Option<Tensor<1>> = None;
-        for batch in loader(ctx, &ctx.train, true, epoch + 1000 * (name.len() + 1), true).iter() {
+        for batch in loader_seeded(ctx, &ctx.train, true, seed, epoch, true).iter() {
             let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
             let [n] = batch.labels.dims();
             let loss = loss_fn.forward(model.forward_features(batch.images).logits, batch.labels);
@@ -481,12 +527,12 @@ fn train_classifier<M: FeatureModel>(ctx: &Context, mut model: M, name: &str) ->
             total.map(|t| t.into_scalar::<f64>()).unwrap_or(f64::NAN) / progress.done.max(1) as f64;
         if !mean.is_finite() {
             return Err(format!(
-                "teacher {name}: loss is {mean} in epoch {}: lower --lr",
+                "{name}: loss is {mean} in epoch {}: lower --lr",
                 epoch + 1
             ));
         }
         println!(
-            "teacher {name} epoch {}/{epochs}: lr {lr:.4}, loss {mean:.4}, {rate:.0} img/s",
+            "{name} epoch {}/{epochs}: lr {lr:.4}, loss {mean:.4}, {rate:.0} img/s",
             epoch + 1
         );
     }
@@ -498,96 +544,130 @@ fn train_classifier<M: FeatureModel>(ctx: &Context, mut model: M, name: &str) ->
 
 /// Per-epoch log of the distillation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct EpochLog {
-    epoch: usize,
-    lr: f64,
-    loss: f64,
-    hard: f64,
-    soft: f64,
-    feature: f64,
-    train_accuracy: f64,
-    test_accuracy: f64,
+pub(crate) struct EpochLog {
+    pub(crate) epoch: usize,
+    pub(crate) lr: f64,
+    pub(crate) loss: f64,
+    pub(crate) hard: f64,
+    pub(crate) soft: f64,
+    pub(crate) feature: f64,
+    pub(crate) train_accuracy: f64,
+    pub(crate) test_accuracy: f64,
     /// Per teacher: fraction of samples for which it was kept.
-    keep_rate: Vec<f64>,
+    pub(crate) keep_rate: Vec<f64>,
     /// Per teacher: mean weight.
-    mean_weight: Vec<f64>,
-    images_per_second: f64,
+    pub(crate) mean_weight: Vec<f64>,
+    pub(crate) images_per_second: f64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CheckpointState {
     config: RunConfig,
+    plan: Plan,
     teachers: Vec<String>,
     epochs_done: usize,
     history: Vec<EpochLog>,
 }
 
-fn selector(
-    ctx: &Context,
-    teachers: &[Arc<dyn Teacher>],
-) -> (TeacherSelectorConfig, Vec<Arc<dyn Teacher>>) {
-    match ctx.config.weighting.as_str() {
-        "average" => (
-            TeacherSelectorConfig::unscreened(Weighting::Average),
-            teachers.to_vec(),
-        ),
-        "confidence" => (
-            TeacherSelectorConfig::unscreened(Weighting::Confidence),
-            teachers.to_vec(),
-        ),
-        "entropy" => (
-            TeacherSelectorConfig::unscreened(Weighting::Entropy),
-            teachers.to_vec(),
-        ),
-        "single-best" => {
-            // The teacher with the lowest cross-entropy on the first training batches.
-            let mut ces = vec![0.0f64; teachers.len()];
-            for batch in loader(ctx, &ctx.train, false, 0, false)
-                .iter()
-                .take(4)
-                .flatten()
-            {
-                let [n] = batch.labels.dims();
-                for (k, t) in teachers.iter().enumerate() {
-                    let ce = burn::tensor::activation::log_softmax(
-                        t.forward(batch.images.clone()).logits,
-                        1,
-                    )
+/// One distillation run: the method, its loss weights, its seed and its folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Method name, for logs and tables.
+    pub name: String,
+    /// screened, average, confidence, entropy or single-best.
+    pub weighting: String,
+    /// Per-batch (rather than per-sample) selection.
+    pub per_batch: bool,
+    pub hard_weight: f64,
+    pub soft_weight: f64,
+    pub feature_weight: f64,
+    pub seed: u64,
+    /// Checkpoints and the exported student go here.
+    pub dir: PathBuf,
+}
+
+impl Plan {
+    /// The run the command line asks for.
+    pub fn from_config(config: &RunConfig, out: &Path) -> Self {
+        Self {
+            name: config.weighting.clone(),
+            weighting: config.weighting.clone(),
+            per_batch: false,
+            hard_weight: config.hard_weight,
+            soft_weight: config.soft_weight,
+            feature_weight: config.feature_weight,
+            seed: config.seed,
+            dir: out.to_path_buf(),
+        }
+    }
+}
+
+/// The teacher with the lowest mean cross-entropy on the first training batches.
+fn best_teacher(ctx: &Context, teachers: &[Arc<dyn Teacher>]) -> Result<usize, String> {
+    let mut ces = vec![0.0f64; teachers.len()];
+    for batch in loader(ctx, &ctx.train, false, 0, false).iter().take(4) {
+        let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
+        let [n] = batch.labels.dims();
+        for (k, t) in teachers.iter().enumerate() {
+            ces[k] +=
+                burn::tensor::activation::log_softmax(t.forward(batch.images.clone()).logits, 1)
                     .gather(1, batch.labels.clone().reshape([n, 1]))
                     .neg()
                     .mean()
                     .into_scalar::<f64>();
-                    ces[k] += ce;
-                }
-            }
-            let best = (0..teachers.len())
-                .min_by(|a, b| ces[*a].total_cmp(&ces[*b]))
-                .unwrap_or(0);
-            println!("single-best: using teacher {}", teachers[best].name());
-            (
-                TeacherSelectorConfig::unscreened(Weighting::Average),
-                vec![teachers[best].clone()],
-            )
         }
-        _ => (TeacherSelectorConfig::new(), teachers.to_vec()),
     }
+    Ok((0..teachers.len())
+        .min_by(|a, b| ces[*a].total_cmp(&ces[*b]))
+        .unwrap_or(0))
 }
 
-fn distill_student<S: FeatureModel + Sync + 'static>(
+fn selector(
+    ctx: &Context,
+    plan: &Plan,
+    teachers: &[Arc<dyn Teacher>],
+) -> Result<(TeacherSelectorConfig, Vec<Arc<dyn Teacher>>), String> {
+    let granularity = if plan.per_batch {
+        Granularity::PerBatch
+    } else {
+        Granularity::PerSample
+    };
+    let unscreened = |w| TeacherSelectorConfig::unscreened(w).with_granularity(granularity);
+    Ok(match plan.weighting.as_str() {
+        "average" => (unscreened(Weighting::Average), teachers.to_vec()),
+        "confidence" => (unscreened(Weighting::Confidence), teachers.to_vec()),
+        "entropy" => (unscreened(Weighting::Entropy), teachers.to_vec()),
+        "single-best" => {
+            let best = best_teacher(ctx, teachers)?;
+            println!(
+                "{}: using the best teacher, {}",
+                plan.name,
+                teachers[best].name()
+            );
+            (unscreened(Weighting::Average), vec![teachers[best].clone()])
+        }
+        _ => (
+            TeacherSelectorConfig::new().with_granularity(granularity),
+            teachers.to_vec(),
+        ),
+    })
+}
+
+pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
     ctx: &Context,
     student: S,
     all_teachers: Vec<Arc<dyn Teacher>>,
+    plan: &Plan,
 ) -> Result<Vec<EpochLog>, String> {
     let config = ctx.config;
     let device = ctx.device.clone().autodiff();
-    ctx.device.seed(config.seed);
-    let (selector, teachers) = selector(ctx, &all_teachers);
+    let (selector, teachers) = selector(ctx, plan, &all_teachers)?;
     let names: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
     let loss = DistillationLossConfig::new()
         .with_temperature(config.temperature)
-        .with_hard_weight(config.hard_weight)
-        .with_soft_weight(config.soft_weight)
-        .with_feature_weight(config.feature_weight);
+        .with_hard_weight(plan.hard_weight)
+        .with_soft_weight(plan.soft_weight)
+        .with_feature_weight(plan.feature_weight);
     let mut distiller = DistillerConfig::new()
         .with_selector(selector)
         .with_loss(loss.clone())
@@ -595,7 +675,7 @@ fn distill_student<S: FeatureModel + Sync + 'static>(
         .map_err(|e| e.to_string())?;
     let mut optim = optimizer();
 
-    let dir = ctx.args.out.join("checkpoint");
+    let dir = plan.dir.join("checkpoint");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let state_path = dir.join("state.json");
     let mut history = Vec::new();
@@ -605,7 +685,7 @@ fn distill_student<S: FeatureModel + Sync + 'static>(
             .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?;
         let state: CheckpointState = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not a checkpoint state: {e}", state_path.display()))?;
-        if state.config != *config || state.teachers != names {
+        if state.config != *config || state.plan != *plan || state.teachers != names {
             return Err(format!(
                 "the checkpoint in {} was made with another configuration ({:?} with teachers {:?}); \
                  refusing to resume from it with {:?} and teachers {:?}. Use another --out or drop --resume.",
@@ -633,7 +713,7 @@ fn distill_student<S: FeatureModel + Sync + 'static>(
         let feature_weight = if epoch == 0 && config.epochs > 1 {
             0.0
         } else {
-            config.feature_weight
+            plan.feature_weight
         };
         distiller = distiller.with_loss(
             loss.clone()
@@ -648,7 +728,7 @@ fn distill_student<S: FeatureModel + Sync + 'static>(
         );
         let mut sums: Option<[Tensor<1>; 6]> = None;
         let mut correct: Option<Tensor<1, Int>> = None;
-        for batch in loader(ctx, &ctx.train, true, epoch, true).iter() {
+        for batch in loader_seeded(ctx, &ctx.train, true, plan.seed, epoch, true).iter() {
             let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
             let [n] = batch.labels.dims();
             let out = distiller
@@ -756,6 +836,7 @@ fn distill_student<S: FeatureModel + Sync + 'static>(
             .map_err(|e| format!("cannot move the optimizer state into place: {e}"))?;
         let state = CheckpointState {
             config: config.clone(),
+            plan: plan.clone(),
             teachers: names.clone(),
             epochs_done: epoch + 1,
             history: history.clone(),
@@ -764,10 +845,10 @@ fn distill_student<S: FeatureModel + Sync + 'static>(
         write_atomic(&state_path, &json)?;
     }
     // Export the distilled student, ready to deploy.
-    save_atomic(distiller.student.clone(), &ctx.args.out.join("student.bpk"))?;
+    save_atomic(distiller.student.clone(), &plan.dir.join("student.bpk"))?;
     println!(
         "exported the distilled student to {}",
-        ctx.args.out.join("student.bpk").display()
+        plan.dir.join("student.bpk").display()
     );
     Ok(history)
 }
