@@ -236,9 +236,9 @@ fn check(c: &RunConfig) -> Result<(), String> {
             c.device
         ));
     }
-    if !["cifar100", "cifar10"].contains(&c.dataset.as_str()) {
+    if !["cifar100", "cifar10", "fashion-mnist"].contains(&c.dataset.as_str()) {
         return Err(format!(
-            "unknown dataset '{}' (expected cifar100 or cifar10)",
+            "unknown dataset '{}' (expected cifar100, cifar10 or fashion-mnist)",
             c.dataset
         ));
     }
