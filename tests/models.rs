@@ -77,3 +77,33 @@ fn invalid_resnet_depth_is_an_error() {
     let err = ResNetConfig::new(10, 100).init(&device).unwrap_err();
     assert!(err.to_string().contains("depth = 10"), "{err}");
 }
+
+#[test]
+fn a_saved_and_reloaded_model_predicts_the_same() {
+    use burn::optim::{GradientsParams, SgdConfig};
+    let plain = cpu_devices().remove(0).1;
+    let device = plain.clone().autodiff();
+    let mut model = VggConfig::vgg8(10).with_width(4).init(&device);
+    let mut optim = SgdConfig::new().init();
+    // A few training steps move the weights and the batch-norm running statistics.
+    for step in 0..3 {
+        plain.seed(step);
+        let x = Tensor::<4>::random([8, 3, 32, 32], burn::tensor::Distribution::Default, &device);
+        let loss = model.forward(x).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.1, model, grads);
+    }
+    let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Default, &plain);
+    let before = floats(&model.valid().forward(x.clone()));
+    let path = std::env::temp_dir().join(format!("burn-distill-reload-{}.bpk", std::process::id()));
+    model.clone().save_file(&path).unwrap();
+    let loaded = VggConfig::vgg8(10)
+        .with_width(4)
+        .init(&device)
+        .load_file(&path)
+        .valid();
+    let after = floats(&loaded.forward(x));
+    let want: Vec<f64> = before.iter().map(|v| *v as f64).collect();
+    assert_close("logits after reload", "cpu", &after, &want, 1e-6);
+    let _ = std::fs::remove_file(path);
+}

@@ -17,7 +17,13 @@ use burn_distill::models::{Cnn, CnnConfig};
 use burn_distill::{DistillBatch, DistillerConfig, FeatureModel, FrozenTeacher, Teacher};
 
 fn batches(data: &ImageData, batch_size: usize, seed: u64, device: &Device) -> Vec<DistillBatch> {
-    let batcher = ImageBatcher::new([1, 28, 28], &FASHION_MNIST_MEAN, &FASHION_MNIST_STD, None, seed);
+    let batcher = ImageBatcher::new(
+        [1, 28, 28],
+        &FASHION_MNIST_MEAN,
+        &FASHION_MNIST_STD,
+        None,
+        seed,
+    );
     let loader = DataLoaderBuilder::new(batcher)
         .batch_size(batch_size)
         .shuffle(seed)
@@ -32,14 +38,21 @@ fn accuracy(model: &Cnn, test: &[DistillBatch]) -> f64 {
     for batch in test {
         let [n] = batch.labels.dims();
         let predicted = model.forward(batch.images.clone()).argmax(1).reshape([n]);
-        correct += predicted.equal(batch.labels.clone()).int().sum().into_scalar::<i64>();
+        correct += predicted
+            .equal(batch.labels.clone())
+            .int()
+            .sum()
+            .into_scalar::<i64>();
         total += n;
     }
     correct as f64 / total as f64
 }
 
 fn train_plain(width: usize, steps: usize, train: &ImageData, device: &Device) -> Cnn {
-    let mut model = CnnConfig::new(10).with_in_channels(1).with_width(width).init(device);
+    let mut model = CnnConfig::new(10)
+        .with_in_channels(1)
+        .with_width(width)
+        .init(device);
     let mut optim = AdamConfig::new().init();
     let ce = burn::nn::loss::CrossEntropyLossConfig::new().init(device);
     let mut step = 0;
@@ -85,8 +98,13 @@ fn distillation_on_fashion_mnist_learns() {
         Arc::new(FrozenTeacher::from_model("good", good)),
         Arc::new(FrozenTeacher::from_model("weak", weak)),
     ];
-    let student = CnnConfig::new(10).with_in_channels(1).with_width(4).init(&device);
-    let mut distiller = DistillerConfig::new().init(student, teachers, &device).unwrap();
+    let student = CnnConfig::new(10)
+        .with_in_channels(1)
+        .with_width(4)
+        .init(&device);
+    let mut distiller = DistillerConfig::new()
+        .init(student, teachers, &device)
+        .unwrap();
     let mut optim = AdamConfig::new().init();
     let mut step = 0;
     'outer: for epoch in 0.. {
@@ -105,6 +123,9 @@ fn distillation_on_fashion_mnist_learns() {
         "teachers {good_acc:.3} / {weak_acc:.3}, student {student_acc:.3} after 300 steps (chance 0.1)"
     );
     // Bar set from measured runs (see the commit that added this test) with a wide margin.
-    assert!(student_acc > 0.6, "student test accuracy {student_acc} (chance 0.1)");
+    assert!(
+        student_acc > 0.6,
+        "student test accuracy {student_acc} (chance 0.1)"
+    );
     let _ = distiller.student.num_classes();
 }

@@ -141,7 +141,7 @@ pub fn run(
             let run_started = Instant::now();
             ctx.device.seed(seed);
             let accuracy_here = match method.weights {
-                None => with_arch!(ctx, config.student.as_str(), |m| {
+                None => with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
                     let label = format!("{} seed {seed}", method.name);
                     let student = train_classifier(ctx, m, &label, config.epochs, seed)?;
                     let student = burn::module::Module::valid(&student);
@@ -160,12 +160,10 @@ pub fn run(
                         seed,
                         dir: dir.clone(),
                     };
-                    let history = with_arch!(ctx, config.student.as_str(), |m| distill_student(
-                        ctx,
-                        m,
-                        teachers.to_vec(),
-                        &plan
-                    ))?;
+                    let history =
+                        with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
+                            distill_student(ctx, m, teachers.to_vec(), &plan)
+                        })?;
                     let last = history.last().ok_or("no epoch was run")?;
                     // Telemetry is per teacher only when every teacher took part.
                     if last.keep_rate.len() == teachers.len() {
@@ -223,9 +221,13 @@ fn markdown(a: &Ablation) -> String {
     let c = a.config;
     let mut s = String::new();
     s += &format!(
-        "Student {} on {} ({} training images, {} test images), {} epochs, batch {}, seeds {:?}; \
-         T = {}, hard 1 / soft 1 / feature {} (feature term off in epoch 1).\n\n",
+        "Student {} (width {}; teachers width {}, {} epochs unless marked -eN) on {} ({} training \
+         images, {} test images), {} student epochs, batch {}, seeds {:?}; T = {}, hard 1 / soft 1 \
+         / feature {} (feature term off in epoch 1).\n\n",
         c.student,
+        c.student_width(),
+        c.width,
+        c.teacher_epochs,
         c.dataset,
         a.train_images,
         a.test_images,

@@ -25,13 +25,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::args::{Args, RunConfig};
 
-/// Calls `f` with a freshly built model of the architecture `arch`.
+/// Evaluates `body` with `m` bound to a freshly built model of the architecture `arch` and
+/// first-stage width `width` (one arm per architecture, so `body` may be generic).
 #[macro_export]
 macro_rules! with_arch {
-    ($ctx:expr, $arch:expr, |$m:ident| $body:expr) => {{
+    ($ctx:expr, $arch:expr, $width:expr, |$m:ident| $body:expr) => {{
         let classes = $ctx.train.num_classes;
         let channels = $ctx.train.channels;
-        let w = $ctx.config.width;
+        let w: usize = $width;
         let device = $ctx.device.clone().autodiff();
         let resnet = |depth: usize| {
             ResNetConfig::new(depth, classes)
@@ -186,9 +187,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         let teachers = load_teachers(false, &mut report)?;
         let plan = Plan::from_config(config, &args.out);
         ctx.device.seed(plan.seed);
-        report.history = with_arch!(ctx, config.student.as_str(), |m| distill_student(
-            &ctx, m, teachers, &plan
-        ))?;
+        report.history = with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
+            distill_student(&ctx, m, teachers, &plan)
+        })?;
         report.save(&args.out)?;
     }
     if args.stages.iter().any(|s| s == "ablation") {
@@ -437,7 +438,7 @@ fn teachers(
         let seed = ctx.config.seed.wrapping_add(1000 * (index as u64 + 1));
         ctx.device.seed(seed);
         let name = format!("{index}-{}", spec.replace(':', "-e"));
-        let (teacher, report) = with_arch!(ctx, arch, |m| teacher(
+        let (teacher, report) = with_arch!(ctx, arch, ctx.config.width, |m| teacher(
             ctx, m, &name, &path, train, epochs, seed
         ))?;
         teachers.push(teacher);
@@ -865,7 +866,7 @@ fn evaluate_student(ctx: &Context) -> Result<ModelReport, String> {
         ));
     }
     let arch = ctx.config.student.as_str();
-    with_arch!(ctx, arch, |m| {
+    with_arch!(ctx, arch, ctx.config.student_width(), |m| {
         let student = m
             .try_load_file(&path)
             .map_err(|e| format!("cannot load the student from {}: {e}", path.display()))?
