@@ -154,6 +154,8 @@ struct DistillerParts {
 /// let out = distiller.forward(images, labels).unwrap();
 /// let grads = out.loss.total.backward();
 /// assert!(distiller.student.linear.weight.grad(&grads).is_some());
+/// # // Finish queued device work before exit (lavapipe can crash at exit otherwise).
+/// # device.sync().unwrap();
 /// ```
 #[derive(Module, Debug)]
 pub struct Distiller<S> {

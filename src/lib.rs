@@ -51,6 +51,7 @@
 //! let out = distiller.forward(images, labels).unwrap();
 //! let _grads = out.loss.total.backward(); // feed these to a Burn optimizer
 //! println!("teacher keep rate: {}", out.selection.keep_rate());
+//! # device.sync().unwrap();
 //! ```
 #![warn(missing_docs)]
 
