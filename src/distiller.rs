@@ -1,6 +1,7 @@
 //! The distiller: teachers, selector, adapters and loss in one training step.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::config::Config;
 use burn::module::Module;
@@ -27,6 +28,11 @@ pub struct DistillerConfig {
     /// Use the deeper 1x1-3x3-1x1 adapters. Default: false.
     #[config(default = false)]
     pub adapter_deep: bool,
+    /// Run [`Distiller::check_batch`] (labels in range, all outputs finite) on the first
+    /// step and then every `check_every` steps; 0 never checks. Each check reads a few
+    /// numbers back from the device, so it is not done on every step. Default: 100.
+    #[config(default = 100)]
+    pub check_every: usize,
 }
 
 impl DistillerConfig {
@@ -97,6 +103,8 @@ impl DistillerConfig {
                 selector,
                 loss,
                 student_channels,
+                check_every: self.check_every,
+                steps: Arc::new(AtomicUsize::new(0)),
             },
         })
     }
@@ -110,6 +118,20 @@ struct DistillerParts {
     selector: TeacherSelector,
     loss: DistillationLoss,
     student_channels: Vec<usize>,
+    check_every: usize,
+    /// Steps run so far (shared by clones, so the count survives optimizer updates).
+    steps: Arc<AtomicUsize>,
+}
+
+impl DistillerParts {
+    fn loss_classes(&self) -> usize {
+        self.teachers[0].num_classes()
+    }
+}
+
+/// 1.0 when `x` holds a NaN or an infinity, else 0.0, as a `[1]` tensor.
+fn non_finite<const D: usize>(x: Tensor<D>) -> Tensor<1> {
+    x.is_finite().bool_not().any().float()
 }
 
 /// Multi-teacher distillation of a student [`FeatureModel`].
@@ -253,7 +275,9 @@ impl<S: FeatureModel> Distiller<S> {
     /// # Errors
     /// [`Error::ShapeMismatch`] when the student's or a teacher's outputs do not agree in
     /// batch size, class count, feature-map count or feature channels, or `labels` is not
-    /// `[N]`.
+    /// `[N]`. On checked steps (the first, then every [`DistillerConfig::check_every`]):
+    /// [`Error::LabelOutOfRange`] and [`Error::NonFinite`] as in
+    /// [`Distiller::check_batch`].
     pub fn forward(
         &self,
         images: Tensor<4>,
@@ -278,6 +302,11 @@ impl<S: FeatureModel> Distiller<S> {
         let student_out = self.student.forward_features(images);
         let [n, c] = student_out.logits.dims();
         self.check_outputs(n, c, &student_out.features, teacher_outputs, &labels)?;
+        let step = self.parts.steps.fetch_add(1, Ordering::Relaxed);
+        let every = self.parts.check_every;
+        if every > 0 && step % every == 0 {
+            self.check_batch(&labels, Some(&student_out.logits), teacher_outputs)?;
+        }
         let teacher_logits: Vec<Tensor<2>> =
             teacher_outputs.iter().map(|t| t.logits.clone()).collect();
         let selection = self
@@ -317,6 +346,85 @@ impl<S: FeatureModel> Distiller<S> {
             selection,
             student_logits: student_out.logits,
         })
+    }
+
+    /// Number of steps ([`Distiller::forward`] calls) run so far.
+    pub fn steps(&self) -> usize {
+        self.parts.steps.load(Ordering::Relaxed)
+    }
+
+    /// Checks one batch's values: every label in `0..C`, and no NaN or infinity in the
+    /// teachers' logits and feature maps or in `student_logits` (when given; non-finite
+    /// student logits mean training has diverged). All checks are reduced on the device
+    /// and read back together: one small host copy.
+    ///
+    /// [`Distiller::forward`] calls this on the first step and every
+    /// [`DistillerConfig::check_every`] steps; call it yourself to check every batch.
+    ///
+    /// # Errors
+    /// [`Error::LabelOutOfRange`] naming the smallest and largest label;
+    /// [`Error::NonFinite`] naming the first tensor with a NaN or infinity.
+    ///
+    /// # Example
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use burn::tensor::{Device, Int, Tensor};
+    /// # use burn_distill::{DistillerConfig, Error, FrozenTeacher, Teacher};
+    /// # use burn_distill::models::CnnConfig;
+    /// let device = Device::default();
+    /// let model = || CnnConfig::new(4).with_width(2).init(&device);
+    /// let teachers: Vec<Arc<dyn Teacher>> = vec![Arc::new(FrozenTeacher::from_model("t", model()))];
+    /// let distiller = DistillerConfig::new().init(model(), teachers, &device).unwrap();
+    /// let images = Tensor::<4>::zeros([2, 3, 8, 8], &device);
+    /// let outputs = distiller.teacher_outputs(images);
+    /// let labels = Tensor::<1, Int>::from_ints([0, 4], &device); // 4 is not in 0..4
+    /// let err = distiller.check_batch(&labels, None, &outputs).unwrap_err();
+    /// assert!(matches!(err, Error::LabelOutOfRange { min: 0, max: 4, classes: 4 }));
+    /// ```
+    pub fn check_batch(
+        &self,
+        labels: &Tensor<1, Int>,
+        student_logits: Option<&Tensor<2>>,
+        teacher_outputs: &[TeacherOutput],
+    ) -> crate::Result<()> {
+        let classes = self.parts.loss_classes();
+        let labels = labels.clone().without_autodiff();
+        let mut names = Vec::new();
+        let mut flags = Vec::new();
+        if let Some(logits) = student_logits {
+            names.push("student logits (training diverged: try a lower learning rate)".into());
+            flags.push(non_finite(logits.clone().without_autodiff()));
+        }
+        for (k, (out, teacher)) in teacher_outputs
+            .iter()
+            .zip(self.parts.teachers.iter())
+            .enumerate()
+        {
+            let name = teacher.name();
+            names.push(format!("teacher {k} ({name}) logits"));
+            flags.push(non_finite(out.logits.clone().without_autodiff()));
+            for (f, map) in out.features.iter().enumerate() {
+                names.push(format!("teacher {k} ({name}) feature map {f}"));
+                flags.push(non_finite(map.clone().without_autodiff()));
+            }
+        }
+        let mut parts = vec![labels.clone().min().float(), labels.max().float()];
+        parts.extend(flags);
+        let values = Tensor::cat(parts, 0)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("float data");
+        let (min, max) = (values[0] as i64, values[1] as i64);
+        if min < 0 || max >= classes as i64 {
+            return Err(Error::LabelOutOfRange { min, max, classes });
+        }
+        match values[2..].iter().position(|flag| *flag != 0.0) {
+            Some(i) => Err(Error::NonFinite {
+                what: names.swap_remove(i),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn check_outputs(

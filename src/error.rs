@@ -8,6 +8,48 @@ use std::path::PathBuf;
 /// mistake. Shape mismatches between tensors handed to a `forward`-style call are reported
 /// as [`Error::ShapeMismatch`] where the call returns a `Result`, and as a panic naming
 /// both shapes where it cannot (documented under `# Panics` on each such function).
+///
+/// # What each bad input gives
+///
+/// Every case below is exercised in `tests/bad_input.rs` (data parsers and weights files
+/// also in `tests/data.rs`, `tests/pytorch.rs` and, on random bytes, `tests/properties.rs`).
+///
+/// | Bad input | Where it is caught | What you get |
+/// |---|---|---|
+/// | Empty teacher list | [`DistillerConfig::init`], [`TeacherSelectorConfig::init`] | [`Error::NoTeachers`] |
+/// | Teachers with different class counts | [`DistillerConfig::init`] | [`Error::ClassCountMismatch`] naming both teachers and counts |
+/// | Student with another class count | [`DistillerConfig::init`] | [`Error::StudentClassMismatch`] |
+/// | Student and teacher expose different numbers of feature maps | [`DistillerConfig::init`] | [`Error::FeatureCountMismatch`] |
+/// | A teacher map whose channels do not match its adapter | [`Distiller::forward`] | [`Error::ShapeMismatch`] naming teacher, map and both shapes |
+/// | A student map with other channels than its adapter | [`FeatureAdapter::forward`] | panic naming both channel counts |
+/// | Batch sizes differ between student, teachers and labels | [`Distiller::forward`], [`TeacherSelector::select`] | [`Error::ShapeMismatch`] with both shapes |
+/// | Labels `>= C` or negative | [`Distiller::forward`] (first step, then every [`DistillerConfig::check_every`] steps), [`Distiller::check_batch`] | [`Error::LabelOutOfRange`] with the smallest and largest label |
+/// | NaN or ±Inf in teacher logits or feature maps, or in the student's logits | as above | [`Error::NonFinite`] naming the tensor |
+/// | Temperature `<= 0` or NaN, `tau <= 0` | [`DistillationLossConfig::init`], [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] with field and value |
+/// | Negative or NaN loss weights (also DKD's) | [`DistillationLossConfig::init`] | [`Error::InvalidConfig`] |
+/// | `TopK(0)`, `TopK(k > K)`, NaN or negative `MaxCrossEntropy` | [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] |
+/// | `Fixed` weights of the wrong length, negative, non-finite or all zero | [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] |
+/// | Adapter with 0 channels, ResNet depth not `6n + 2` | `init` of the config | [`Error::InvalidConfig`] |
+/// | A config file with unknown fields, wrong types, or not JSON | [`crate::files::load_config`] | [`Error::ConfigFile`] naming the file and field |
+/// | A CIFAR file that is truncated or of the wrong size | [`crate::data::parse_cifar`], [`crate::data::load_cifar`] | [`Error::TruncatedFile`] naming the file and record |
+/// | An IDX file with a wrong magic number, wrong size or truncated | [`crate::data::parse_idx_images`], [`crate::data::parse_idx_labels`] | [`Error::InvalidFormat`] naming the file |
+/// | Labels out of range in a CIFAR or IDX file | the same parsers | [`Error::CorruptRecord`] naming the file and record |
+/// | Missing data files | [`crate::data::load_cifar`], [`crate::data::load_fashion_mnist`] | [`Error::MissingData`] saying where to get them |
+/// | A checkpoint of another architecture, a weights file with missing keys or wrong shapes, or not a weights file | [`crate::files::load_weights`] | [`Error::Weights`] naming the file and parameters |
+/// | An output path that cannot be written | [`crate::files::save_weights`] | [`Error::Io`] naming the path; an earlier file there is left intact |
+///
+/// Label and finiteness checks need a copy from the device, so [`Distiller::forward`]
+/// makes them only on checked steps; the example additionally checks every teacher on
+/// the test set when it loads it (pre-screening).
+///
+/// [`DistillerConfig::init`]: crate::DistillerConfig::init
+/// [`DistillerConfig::check_every`]: crate::DistillerConfig::check_every
+/// [`TeacherSelectorConfig::init`]: crate::TeacherSelectorConfig::init
+/// [`TeacherSelector::select`]: crate::TeacherSelector::select
+/// [`Distiller::forward`]: crate::Distiller::forward
+/// [`Distiller::check_batch`]: crate::Distiller::check_batch
+/// [`FeatureAdapter::forward`]: crate::FeatureAdapter::forward
+/// [`DistillationLossConfig::init`]: crate::DistillationLossConfig::init
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -78,6 +120,48 @@ pub enum Error {
         expected: Vec<usize>,
         /// The shape that was given.
         found: Vec<usize>,
+    },
+
+    /// Labels outside `0..classes` (negative, or not smaller than the class count).
+    #[error(
+        "labels out of range: the batch has labels from {min} to {max}, but they must be in \
+         0..{classes}"
+    )]
+    LabelOutOfRange {
+        /// Smallest label in the batch.
+        min: i64,
+        /// Largest label in the batch.
+        max: i64,
+        /// Number of classes.
+        classes: usize,
+    },
+
+    /// NaN or infinite values where finite numbers are needed.
+    #[error("non-finite values (NaN or ±Inf) in {what}")]
+    NonFinite {
+        /// Which tensor, e.g. `teacher 1 (vgg13) logits`.
+        what: String,
+    },
+
+    /// A weights file or checkpoint does not fit the model: another architecture, missing
+    /// parameters, wrong shapes, or not a weights file at all.
+    #[error("cannot load {path} into the {model}: {reason}")]
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// What it was loaded into.
+        model: String,
+        /// What does not fit.
+        reason: String,
+    },
+
+    /// A configuration file has unknown fields, values of the wrong type, or is not JSON.
+    #[error("config file {path}: {reason}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
     },
 
     /// A data file is missing.

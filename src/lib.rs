@@ -16,8 +16,11 @@
 //!   [`DistillationLoss`]: the losses.
 //! - [`DistillerConfig`] / [`Distiller`]: all of the above in one step, a Burn module whose
 //!   only parameters are the student's and the adapters'.
+//! - [`TeacherCache`]: teacher outputs cached per sample for un-augmented data.
+//! - [`prescreen`] / [`Prescreen`]: drop weak teachers once, before training.
 //! - [`models`]: CIFAR VGG8/VGG13, ResNet8x4/ResNet32x4 and a small CNN.
 //! - [`data`]: CIFAR-10/100 in the official binary format, with augmentation.
+//! - [`files`]: strict config files; weights in Burn, SafeTensors and PyTorch formats.
 //! - [`Error`] / [`Result`].
 //!
 //! ## Feature flags
@@ -56,23 +59,28 @@
 #![warn(missing_docs)]
 
 mod adapter;
+mod cache;
 pub mod data;
 mod distiller;
 mod error;
+pub mod files;
 mod loss;
 pub mod models;
+mod prescreen;
 mod selector;
 mod teacher;
 #[cfg(feature = "train")]
 pub mod train;
 
 pub use adapter::{FeatureAdapter, FeatureAdapterConfig, bilinear_resize};
+pub use cache::TeacherCache;
 pub use distiller::{DistillBatch, DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};
 pub use loss::{
     DistillationLoss, DistillationLossConfig, DistillationLossOutput, SoftLoss, dkd_loss,
     dkd_loss_per_sample, feature_loss, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
 };
+pub use prescreen::{Prescreen, prescreen};
 pub use selector::{
     Granularity, ScreeningRule, Selection, TeacherSelector, TeacherSelectorConfig, Weighting,
 };

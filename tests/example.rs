@@ -126,6 +126,14 @@ fn pipeline_trains_distills_exports_and_reloads() {
         "telemetry missing:\n{stdout}"
     );
     assert!(out.join("student.bpk").is_file() && out.join("teachers/0-vgg8.bpk").is_file());
+    assert!(out.join("student.safetensors").is_file());
+    // The accuracy plot is a PNG.
+    let png = std::fs::read(out.join("accuracy.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        stdout.contains("reloads with the same accuracy"),
+        "{stdout}"
+    );
     let report = results(&out);
     assert_eq!(report["teachers"].as_array().unwrap().len(), 2);
     assert_eq!(report["history"].as_array().unwrap().len(), 2);
@@ -177,8 +185,19 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Let the second epoch start, then kill the process mid-epoch (SIGKILL: no cleanup).
+    std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
+    let teacher_files = |dir: &Path| -> Vec<Vec<u8>> {
+        let mut files: Vec<_> = std::fs::read_dir(dir.join("teachers"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    };
+    let teachers_before = teacher_files(&out);
 
     let resumed = run(&mut command(
         &data,
@@ -196,7 +215,8 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
         .collect();
     assert_eq!(epochs, vec![1, 2, 3]);
 
-    // An uninterrupted run with the same seed logs the same losses and accuracies.
+    // An uninterrupted run with the same seed logs exactly the same losses, accuracies
+    // and selection telemetry, and ends with bit-identical student weights.
     run(&mut command(&data, &fresh, &["distill", "--epochs", "3"]));
     let uninterrupted = results(&fresh)["history"].clone();
     for (a, b) in history
@@ -212,15 +232,19 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
             "feature",
             "train_accuracy",
             "test_accuracy",
+            "keep_rate",
+            "mean_weight",
         ] {
-            let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
-            assert!(
-                (x - y).abs() <= 1e-6 * x.abs().max(1.0),
-                "epoch {}: {key} {x} vs {y}",
-                a["epoch"]
-            );
+            assert_eq!(a[key], b[key], "epoch {}: {key}", a["epoch"]);
         }
     }
+    assert!(
+        std::fs::read(out.join("student.safetensors")).unwrap()
+            == std::fs::read(fresh.join("student.safetensors")).unwrap(),
+        "the resumed student's weights differ from the uninterrupted run's"
+    );
+    // The teachers were only read.
+    assert_eq!(teacher_files(&out), teachers_before);
 
     // Resuming with another configuration is refused, naming the problem.
     let refused = command(

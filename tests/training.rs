@@ -270,3 +270,52 @@ mod supervised {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// Every float parameter's values, flattened (bit patterns, for exact comparison).
+fn parameter_bits<M: Module>(module: &M) -> Vec<u32> {
+    struct Collect(Vec<u32>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0
+                .extend(floats(&param.val()).iter().map(|v| v.to_bits()));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    module.visit(&mut collect);
+    collect.0
+}
+
+#[test]
+fn training_leaves_teachers_bit_identical() {
+    let plain = Device::default();
+    plain.seed(5);
+    let device = plain.clone().autodiff();
+    let train = synthetic(128, 3);
+    let frozen = Arc::new(FrozenTeacher::from_model(
+        "t",
+        train_teacher(4, 5, &train, &device),
+    ));
+    let before = parameter_bits(frozen.model());
+    let student = CnnConfig::new(CLASSES).with_width(4).init(&device);
+    let student_before = parameter_bits(&student);
+    let mut distiller = DistillerConfig::new()
+        .init(student, vec![frozen.clone() as Arc<dyn Teacher>], &device)
+        .unwrap();
+    let mut optim = AdamConfig::new().init();
+    for step in 0..5 {
+        let (images, labels) = train.batch(step * 16, 16, &device);
+        let out = distiller.forward(images, labels).unwrap();
+        let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
+        distiller = optim.step(0.01, distiller, grads);
+    }
+    assert_eq!(
+        parameter_bits(frozen.model()),
+        before,
+        "a teacher parameter changed"
+    );
+    assert_ne!(
+        parameter_bits(&distiller.student),
+        student_before,
+        "the student trained"
+    );
+}

@@ -209,10 +209,24 @@ pub fn run(
     write_atomic(&out.join("ablation.md"), markdown.as_bytes())?;
     let json = serde_json::to_vec_pretty(&ablation).map_err(|e| e.to_string())?;
     write_atomic(&out.join("ablation.json"), &json)?;
+    let bars: Vec<(String, f64, f64)> = ablation
+        .methods
+        .iter()
+        .map(|m| (m.method.clone(), 100.0 * m.mean, 100.0 * m.std))
+        .collect();
+    crate::plot::bars(
+        &out.join("ablation.png"),
+        &format!(
+            "test accuracy per method, mean ± std over {} seeds",
+            ablation.seeds.len()
+        ),
+        &bars,
+    )?;
     println!(
-        "wrote {} and {}",
+        "wrote {}, {} and {}",
         out.join("ablation.md").display(),
-        out.join("ablation.json").display()
+        out.join("ablation.json").display(),
+        out.join("ablation.png").display()
     );
     Ok(())
 }

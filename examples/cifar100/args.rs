@@ -28,7 +28,8 @@ OPTIONS
                             Debian's dataset-fashion-mnist package, for Fashion-MNIST)
   --teachers A,B,..         teacher architectures: vgg8, vgg13, resnet8x4, resnet32x4; `arch:N`
                             trains that teacher for N epochs only (a deliberately weak teacher)
-  --teacher-weights F,..    Burn records (.bpk) for the teachers, in the same order
+  --teacher-weights F,..    weights for the teachers, in the same order: Burn records
+                            (.bpk), .safetensors, or PyTorch .pt/.pth (RepDistiller layout)
   --student ARCH            student architecture (default vgg8)
   --weighting W             screened (default), average, confidence, entropy, single-best
   --epochs N                student epochs
@@ -45,6 +46,8 @@ OPTIONS
   --feature-weight X        weight of the feature loss (default 50, as in CA-MKD)
   --out DIR                 output folder (default: runs/cifar100)
   --resume                  continue from the checkpoints in --out
+  --prescreen               before distilling, evaluate the teachers on the first 1,000
+                            training images and drop those above the mean cross-entropy
   -h, --help
 ";
 
@@ -83,6 +86,8 @@ pub struct Args {
     pub teacher_weights: Vec<PathBuf>,
     pub out: PathBuf,
     pub resume: bool,
+    /// Drop teachers above the mean cross-entropy before distilling.
+    pub prescreen: bool,
     /// Seeds per method in the ablation stage.
     pub seeds: usize,
 }
@@ -169,6 +174,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
         teacher_weights: Vec::new(),
         out: PathBuf::from("runs/cifar100"),
         resume: false,
+        prescreen: false,
         seeds: 3,
     };
     let mut it = raw.into_iter();
@@ -201,6 +207,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
             "--seed" => config.seed = value(&arg, it.next())?,
             "--out" => args.out = value(&arg, it.next())?,
             "--resume" => args.resume = true,
+            "--prescreen" => args.prescreen = true,
             "--seeds" => args.seeds = value(&arg, it.next())?,
             "--temperature" => config.temperature = value(&arg, it.next())?,
             "--feature-weight" => config.feature_weight = value(&arg, it.next())?,

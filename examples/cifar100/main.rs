@@ -3,6 +3,7 @@
 
 mod ablation;
 mod args;
+mod plot;
 mod training;
 
 use std::process::ExitCode;

@@ -16,6 +16,7 @@ use burn_distill::data::{
     Augmentation, CifarVariant, FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
     ImageBatcher, ImageData, Split, load_cifar, load_fashion_mnist,
 };
+use burn_distill::files::{PytorchLayout, load_weights, save_weights};
 use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
 use burn_distill::{
     DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher,
@@ -184,13 +185,17 @@ pub fn run(args: &Args) -> Result<(), String> {
         report.save(&args.out)?;
     }
     if args.stages.iter().any(|s| s == "distill") {
-        let teachers = load_teachers(false, &mut report)?;
+        let mut teachers = load_teachers(false, &mut report)?;
+        if args.prescreen {
+            teachers = prescreen_teachers(&ctx, teachers)?;
+        }
         let plan = Plan::from_config(config, &args.out);
         ctx.device.seed(plan.seed);
         report.history = with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
             distill_student(&ctx, m, teachers, &plan)
         })?;
         report.save(&args.out)?;
+        plot_history(&report.history, &args.out.join("accuracy.png"))?;
     }
     if args.stages.iter().any(|s| s == "ablation") {
         let teachers = load_teachers(true, &mut report)?;
@@ -204,6 +209,61 @@ pub fn run(args: &Args) -> Result<(), String> {
         report.save(&args.out)?;
         report.print();
     }
+    Ok(())
+}
+
+/// Evaluates the teachers once on (up to) the first 1,000 training images, without
+/// augmentation, and keeps those at or below the mean cross-entropy.
+fn prescreen_teachers(
+    ctx: &Context,
+    teachers: Vec<Arc<dyn Teacher>>,
+) -> Result<Vec<Arc<dyn Teacher>>, String> {
+    let mut subset = (*ctx.train).clone();
+    subset.truncate(1000);
+    let images = subset.labels.len();
+    let loader = loader(ctx, &Arc::new(subset), false, 0, false);
+    let batches = loader
+        .iter()
+        .filter_map(|b| b.ok())
+        .map(|b| (b.images, b.labels));
+    let result =
+        burn_distill::prescreen(&teachers, batches, &burn_distill::ScreeningRule::BelowMean)
+            .map_err(|e| e.to_string())?;
+    println!("pre-screening on {images} training images:");
+    for (i, teacher) in teachers.iter().enumerate() {
+        println!(
+            "    teacher {:<14} cross-entropy {:.3}  accuracy {:5.1}%  {}",
+            teacher.name(),
+            result.mean_cross_entropy[i],
+            100.0 * result.accuracy[i],
+            if result.kept.contains(&i) {
+                "kept"
+            } else {
+                "dropped"
+            }
+        );
+    }
+    Ok(result.keep(&teachers))
+}
+
+/// Train and test accuracy per epoch of the distilled student, as a PNG.
+fn plot_history(history: &[EpochLog], path: &Path) -> Result<(), String> {
+    let points = |f: fn(&EpochLog) -> f64| -> Vec<(f64, f64)> {
+        history
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * f(e)))
+            .collect()
+    };
+    crate::plot::lines(
+        path,
+        "distilled student: accuracy per epoch",
+        "epoch",
+        &[
+            ("train (augmented)", points(|e| e.train_accuracy)),
+            ("test", points(|e| e.test_accuracy)),
+        ],
+    )?;
+    println!("wrote {}", path.display());
     Ok(())
 }
 
@@ -344,39 +404,53 @@ fn num_batches(data: &ImageData, batch_size: usize) -> usize {
     data.labels.len().div_ceil(batch_size)
 }
 
-/// Test accuracy of any classifier, counted on the device and read once.
+/// Test accuracy of any classifier, counted on the device and read once. Fails when any
+/// logit is NaN or infinite (a broken teacher checkpoint, a diverged student).
 pub(crate) fn accuracy(
     ctx: &Context,
     forward: impl Fn(Tensor<4>) -> Tensor<2>,
 ) -> Result<f64, String> {
     let loader = loader(ctx, &ctx.test, false, 0, false);
-    let mut correct: Option<Tensor<1, Int>> = None;
+    let mut counts: Option<Tensor<1, Int>> = None;
     for batch in loader.iter() {
         let batch = batch.map_err(|e| format!("cannot read a test batch: {e}"))?;
         let [n] = batch.labels.dims();
-        let hits = forward(batch.images)
+        let logits = forward(batch.images);
+        let bad = logits.clone().is_finite().bool_not().any().int();
+        let hits = logits
             .argmax(1)
             .reshape([n])
             .equal(batch.labels)
             .int()
             .sum();
-        correct = Some(match correct {
-            Some(c) => c + hits,
-            None => hits,
+        let both = Tensor::cat(vec![hits, bad], 0);
+        counts = Some(match counts {
+            Some(c) => c + both,
+            None => both,
         });
     }
-    let correct = correct.map(|c| c.into_scalar::<i64>()).unwrap_or(0);
-    Ok(correct as f64 / ctx.test.labels.len() as f64)
+    let counts = match counts {
+        Some(c) => c
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .map_err(|e| format!("{e:?}"))?,
+        None => vec![0, 0],
+    };
+    if counts[1] > 0 {
+        return Err(format!(
+            "the model gives NaN or infinite logits on {} test batches: its weights are broken \
+             (or training diverged)",
+            counts[1]
+        ));
+    }
+    Ok(counts[0] as f64 / ctx.test.labels.len() as f64)
 }
 
-/// Saves a module atomically: write a temporary file, then rename it over the target.
+/// Saves a module atomically (temporary file, then rename), as a Burn record or
+/// safetensors by extension.
 fn save_atomic<M: Module>(module: M, path: &Path) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    module
-        .save_file(&tmp)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
+    save_weights(module, path).map_err(|e| e.to_string())
 }
 
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -447,7 +521,7 @@ fn teachers(
     Ok((teachers, reports))
 }
 
-fn teacher<M: FeatureModel + Sync + 'static>(
+fn teacher<M: FeatureModel + PytorchLayout + Sync + 'static>(
     ctx: &Context,
     model: M,
     name: &str,
@@ -458,9 +532,7 @@ fn teacher<M: FeatureModel + Sync + 'static>(
 ) -> Result<(Arc<dyn Teacher>, ModelReport), String> {
     let name = name.to_string();
     let model = if path.is_file() {
-        model
-            .try_load_file(path)
-            .map_err(|e| format!("cannot load teacher {name} from {}: {e}", path.display()))?
+        load_weights(model, path).map_err(|e| format!("teacher {name}: {e}"))?
     } else if train {
         let model = train_classifier(ctx, model, &format!("teacher {name}"), epochs, seed)?;
         std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
@@ -845,12 +917,14 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
         let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
         write_atomic(&state_path, &json)?;
     }
-    // Export the distilled student, ready to deploy.
-    save_atomic(distiller.student.clone(), &plan.dir.join("student.bpk"))?;
-    println!(
-        "exported the distilled student to {}",
-        plan.dir.join("student.bpk").display()
-    );
+    // Export the distilled student, ready to deploy: Burn record and safetensors.
+    for file in ["student.bpk", "student.safetensors"] {
+        save_atomic(distiller.student.clone(), &plan.dir.join(file))?;
+        println!(
+            "exported the distilled student to {}",
+            plan.dir.join(file).display()
+        );
+    }
     Ok(history)
 }
 
@@ -867,11 +941,26 @@ fn evaluate_student(ctx: &Context) -> Result<ModelReport, String> {
     }
     let arch = ctx.config.student.as_str();
     with_arch!(ctx, arch, ctx.config.student_width(), |m| {
-        let student = m
-            .try_load_file(&path)
-            .map_err(|e| format!("cannot load the student from {}: {e}", path.display()))?
+        let student = load_weights(m.clone(), &path)
+            .map_err(|e| e.to_string())?
             .valid();
         let test_accuracy = accuracy(ctx, |x| student.forward_features(x).logits)?;
+        // The safetensors export holds the same weights: same accuracy.
+        let safetensors = path.with_extension("safetensors");
+        if safetensors.is_file() {
+            let copy = load_weights(m, &safetensors)
+                .map_err(|e| e.to_string())?
+                .valid();
+            let again = accuracy(ctx, |x| copy.forward_features(x).logits)?;
+            if again != test_accuracy {
+                return Err(format!(
+                    "{} gives {again} but {} gives {test_accuracy}",
+                    safetensors.display(),
+                    path.display()
+                ));
+            }
+            println!("{} reloads with the same accuracy", safetensors.display());
+        }
         Ok(ModelReport {
             name: format!("student-{arch}"),
             params: parameter_count(&student),

@@ -6,6 +6,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 
+use crate::files::PytorchLayout;
 use crate::teacher::{FeatureModel, ModelOutput};
 
 /// Configuration of a [`Cnn`].
@@ -86,3 +87,6 @@ impl FeatureModel for Cnn {
         vec![self.conv2.weight.dims()[0]]
     }
 }
+
+/// The small CNN has no PyTorch counterpart: its state-dict keys are its Burn paths.
+impl PytorchLayout for Cnn {}

@@ -5,6 +5,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 
+use crate::files::PytorchLayout;
 use crate::teacher::{FeatureModel, ModelOutput};
 
 /// Configuration of a CIFAR [`ResNet`] with basic blocks, as defined in RepDistiller's
@@ -166,5 +167,18 @@ impl FeatureModel for ResNet {
 
     fn feature_channels(&self) -> Vec<usize> {
         vec![self.fc.weight.dims()[0]]
+    }
+}
+
+/// Parameter names of RepDistiller's `resnet.py`: `conv1`, `bn1`, `layer{1,2,3}.{i}` with
+/// `conv1`/`bn1`/`conv2`/`bn2` and `downsample.0` (conv) / `downsample.1` (BN), and `fc`.
+impl PytorchLayout for ResNet {
+    fn pytorch_key_remapping(&self) -> Vec<(String, String)> {
+        let mut rules: Vec<(String, String)> = (0..self.stages.len())
+            .map(|s| (format!(r"^layer{}\.", s + 1), format!("stages.{s}.blocks.")))
+            .collect();
+        rules.push((r"\.downsample\.0\.".into(), ".downsample.conv.".into()));
+        rules.push((r"\.downsample\.1\.".into(), ".downsample.norm.".into()));
+        rules
     }
 }

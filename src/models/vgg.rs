@@ -7,6 +7,7 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+use crate::files::PytorchLayout;
 use crate::teacher::{FeatureModel, ModelOutput};
 
 /// Which CIFAR VGG: the number of 3x3 convolutions in each of the five stages.
@@ -156,5 +157,31 @@ impl FeatureModel for Vgg {
 
     fn feature_channels(&self) -> Vec<usize> {
         vec![self.classifier.weight.dims()[0]]
+    }
+}
+
+/// Parameter names of RepDistiller's `vgg.py`: stage `s` is `block{s}`, an
+/// `nn.Sequential` of (conv, BN, ReLU) triples without the last ReLU, so layer `j` of a
+/// stage has its conv at index `3j` and its BN at `3j + 1`; the classifier is `classifier`.
+impl PytorchLayout for Vgg {
+    fn pytorch_key_remapping(&self) -> Vec<(String, String)> {
+        let layers = self
+            .stages
+            .iter()
+            .map(|s| s.layers.len())
+            .max()
+            .unwrap_or(0);
+        let mut rules = Vec::new();
+        for j in 0..layers {
+            rules.push((
+                format!(r"^block(\d+)\.{}\.", 3 * j),
+                format!("stages.$1.layers.{j}.conv."),
+            ));
+            rules.push((
+                format!(r"^block(\d+)\.{}\.", 3 * j + 1),
+                format!("stages.$1.layers.{j}.norm."),
+            ));
+        }
+        rules
     }
 }

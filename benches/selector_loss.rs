@@ -1,0 +1,83 @@
+//! The selector and the loss alone, for K ∈ {2, 5, 10} teachers, batch ∈ {64, 256}, 100
+//! classes, every weighting: to show they cost little next to a forward pass.
+//!
+//! `cargo bench --bench selector_loss` (add `--features ndarray` for that device too).
+use std::time::Duration;
+
+use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn_distill::{DistillationLossConfig, TeacherOutput, TeacherSelectorConfig, Weighting};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+const CLASSES: usize = 100;
+
+fn devices() -> Vec<(&'static str, Device)> {
+    let mut devices = vec![("flex", Device::flex())];
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    devices.push(("ndarray", Device::ndarray()));
+    devices
+}
+
+fn bench(c: &mut Criterion) {
+    for (device_name, device) in devices() {
+        let mut group = c.benchmark_group(format!("selector_loss/{device_name}"));
+        group
+            .sample_size(20)
+            .measurement_time(Duration::from_secs(2))
+            .warm_up_time(Duration::from_millis(500));
+        for k in [2usize, 5, 10] {
+            for n in [64usize, 256] {
+                let teachers: Vec<Tensor<2>> = (0..k)
+                    .map(|_| Tensor::random([n, CLASSES], Distribution::Normal(0.0, 3.0), &device))
+                    .collect();
+                let outputs: Vec<TeacherOutput> = teachers
+                    .iter()
+                    .map(|logits| TeacherOutput {
+                        logits: logits.clone(),
+                        features: Vec::new(),
+                    })
+                    .collect();
+                let student =
+                    Tensor::<2>::random([n, CLASSES], Distribution::Normal(0.0, 3.0), &device);
+                let labels = Tensor::<1, Int>::random(
+                    [n],
+                    Distribution::Uniform(0.0, CLASSES as f64),
+                    &device,
+                );
+                let loss = DistillationLossConfig::new()
+                    .with_feature_weight(0.0)
+                    .init()
+                    .unwrap();
+                for (name, weighting) in [
+                    ("screened", Weighting::Softmax),
+                    ("average", Weighting::Average),
+                    ("confidence", Weighting::Confidence),
+                    ("entropy", Weighting::Entropy),
+                ] {
+                    let selector = TeacherSelectorConfig::new()
+                        .with_weighting(weighting)
+                        .init(k)
+                        .unwrap();
+                    group.bench_function(BenchmarkId::new(name, format!("K{k}/N{n}")), |b| {
+                        b.iter(|| {
+                            let selection = selector.select(&teachers, labels.clone()).unwrap();
+                            let out = loss.forward(
+                                student.clone(),
+                                labels.clone(),
+                                &outputs,
+                                &[],
+                                selection.weights,
+                            );
+                            // Wait for the device: read the result back.
+                            out.total.into_scalar::<f32>()
+                        })
+                    });
+                }
+            }
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

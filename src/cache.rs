@@ -1,0 +1,205 @@
+//! A memory-bounded cache of teacher outputs keyed by sample index, for un-augmented data.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use burn::tensor::{Tensor, TensorData};
+
+use crate::teacher::{Teacher, TeacherOutput};
+
+/// Teacher outputs kept on the host, per sample index, up to a byte budget.
+///
+/// Teachers are frozen, so on data that is not augmented (feature-distillation
+/// fine-tuning, a fixed pre-processed set) their outputs for a sample never change: from
+/// the second epoch on, a cached batch skips every teacher forward pass. **Do not use it
+/// with random augmentation**: the cached outputs would belong to another view of the
+/// image.
+///
+/// Samples are added until `max_bytes` is reached; later samples are computed every time.
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Tensor};
+/// use burn_distill::models::CnnConfig;
+/// use burn_distill::{FrozenTeacher, Teacher, TeacherCache};
+///
+/// let device = Device::default();
+/// let teachers: Vec<Arc<dyn Teacher>> = vec![Arc::new(FrozenTeacher::from_model(
+///     "t",
+///     CnnConfig::new(4).with_width(2).init(&device),
+/// ))];
+/// let mut cache = TeacherCache::new(1 << 20);
+/// let images = Tensor::<4>::ones([2, 3, 8, 8], &device);
+/// let first = cache.outputs(&teachers, &[10, 11], images.clone()); // computed
+/// let again = cache.outputs(&teachers, &[10, 11], images); // from the cache
+/// assert_eq!((cache.hits(), cache.misses()), (1, 1));
+/// assert_eq!(first[0].logits.to_data(), again[0].logits.to_data());
+/// ```
+#[derive(Debug)]
+pub struct TeacherCache {
+    max_bytes: usize,
+    bytes: usize,
+    /// Per sample: per teacher, logits then each feature map, flattened.
+    entries: HashMap<usize, Vec<Vec<Vec<f32>>>>,
+    /// Per teacher: shapes (without the batch dimension) of logits and feature maps.
+    shapes: Option<Vec<Vec<Vec<usize>>>>,
+    hits: usize,
+    misses: usize,
+}
+
+impl TeacherCache {
+    /// An empty cache that holds at most `max_bytes` of teacher outputs.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            bytes: 0,
+            entries: HashMap::new(),
+            shapes: None,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Batches served entirely from the cache.
+    pub fn hits(&self) -> usize {
+        self.hits
+    }
+
+    /// Batches for which the teachers ran.
+    pub fn misses(&self) -> usize {
+        self.misses
+    }
+
+    /// Bytes of outputs held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Number of samples held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no sample is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The teachers' outputs for the batch `images` whose samples have dataset indices
+    /// `indices`: from the cache when every sample is there, else computed by running the
+    /// teachers (and stored while the budget allows).
+    ///
+    /// # Panics
+    /// When `indices.len()` is not the batch size of `images`.
+    pub fn outputs(
+        &mut self,
+        teachers: &[Arc<dyn Teacher>],
+        indices: &[usize],
+        images: Tensor<4>,
+    ) -> Vec<TeacherOutput> {
+        let [n, ..] = images.dims();
+        assert_eq!(
+            indices.len(),
+            n,
+            "TeacherCache: {} indices for a batch of {n} images",
+            indices.len()
+        );
+        let device = images.device();
+        if let Some(shapes) = &self.shapes
+            && indices.iter().all(|i| self.entries.contains_key(i))
+        {
+            self.hits += 1;
+            return (0..teachers.len())
+                .map(|k| {
+                    let tensor = |part: usize| -> Vec<f32> {
+                        indices
+                            .iter()
+                            .flat_map(|i| self.entries[i][k][part].iter().copied())
+                            .collect()
+                    };
+                    let shape = |part: usize| -> Vec<usize> {
+                        std::iter::once(n)
+                            .chain(shapes[k][part].iter().copied())
+                            .collect()
+                    };
+                    let logits =
+                        Tensor::<2>::from_data(TensorData::new(tensor(0), shape(0)), &device);
+                    let features = (1..shapes[k].len())
+                        .map(|part| {
+                            Tensor::<4>::from_data(
+                                TensorData::new(tensor(part), shape(part)),
+                                &device,
+                            )
+                        })
+                        .collect();
+                    TeacherOutput { logits, features }
+                })
+                .collect();
+        }
+        self.misses += 1;
+        let images = images.without_autodiff();
+        let outputs: Vec<TeacherOutput> = teachers
+            .iter()
+            .map(|teacher| teacher.forward(images.clone()))
+            .collect();
+        let shapes: Vec<Vec<Vec<usize>>> = outputs
+            .iter()
+            .map(|o| {
+                std::iter::once(o.logits.dims()[1..].to_vec())
+                    .chain(o.features.iter().map(|f| f.dims()[1..].to_vec()))
+                    .collect()
+            })
+            .collect();
+        let per_sample: usize = shapes
+            .iter()
+            .flatten()
+            .map(|s| s.iter().product::<usize>())
+            .sum();
+        let new: Vec<&usize> = indices
+            .iter()
+            .filter(|i| !self.entries.contains_key(i))
+            .collect();
+        if self.shapes.as_ref().is_none_or(|s| *s == shapes)
+            && self.bytes + new.len() * per_sample * 4 <= self.max_bytes
+        {
+            let host: Vec<Vec<Vec<f32>>> = outputs
+                .iter()
+                .map(|o| {
+                    std::iter::once(flat(o.logits.clone().into_data()))
+                        .chain(o.features.iter().map(|f| flat(f.clone().into_data())))
+                        .collect()
+                })
+                .collect();
+            for (row, index) in indices.iter().enumerate() {
+                if self.entries.contains_key(index) {
+                    continue;
+                }
+                let sample = host
+                    .iter()
+                    .zip(&shapes)
+                    .map(|(parts, part_shapes)| {
+                        parts
+                            .iter()
+                            .zip(part_shapes)
+                            .map(|(values, shape)| {
+                                let size: usize = shape.iter().product();
+                                values[row * size..(row + 1) * size].to_vec()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                self.entries.insert(*index, sample);
+                self.bytes += per_sample * 4;
+            }
+            self.shapes = Some(shapes);
+        }
+        outputs
+    }
+}
+
+fn flat(data: TensorData) -> Vec<f32> {
+    data.convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("float data")
+}

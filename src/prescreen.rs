@@ -1,0 +1,198 @@
+//! Pre-screening: evaluate the teachers once on labelled data before training and drop the
+//! ones the screening rule rejects, so their forward passes are never run again.
+
+use std::sync::Arc;
+
+use burn::tensor::{Int, Tensor};
+
+use crate::error::Error;
+use crate::selector::{ScreeningRule, cross_entropy_per_sample};
+use crate::teacher::Teacher;
+
+/// What [`prescreen`] measured and decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prescreen {
+    /// Each teacher's mean cross-entropy (nats) over the data, in the given order.
+    pub mean_cross_entropy: Vec<f64>,
+    /// Each teacher's accuracy over the data.
+    pub accuracy: Vec<f64>,
+    /// Indices of the kept teachers, in the given order. Never empty: the best teacher is
+    /// always kept.
+    pub kept: Vec<usize>,
+    /// Number of samples evaluated.
+    pub samples: usize,
+}
+
+impl Prescreen {
+    /// The kept teachers out of `teachers` (the list given to [`prescreen`]).
+    pub fn keep(&self, teachers: &[Arc<dyn Teacher>]) -> Vec<Arc<dyn Teacher>> {
+        self.kept.iter().map(|&i| teachers[i].clone()).collect()
+    }
+}
+
+/// Runs every teacher on `batches` (images `[N, channels, H, W]`, labels `[N]`), measures
+/// each one's mean cross-entropy and accuracy, and applies `rule` to the teachers as a
+/// whole: [`ScreeningRule::BelowMean`] keeps teachers whose mean cross-entropy is at most
+/// the mean over teachers (relative tolerance `1e-6`), [`ScreeningRule::TopK`] the `k`
+/// best, [`ScreeningRule::MaxCrossEntropy`] those at most the bound,
+/// [`ScreeningRule::KeepAll`] all. The best teacher is always kept.
+///
+/// Statistics are summed on the device and read back once at the end. This is also where
+/// broken teachers are caught cheaply: a NaN or infinite logit fails the call.
+///
+/// # Errors
+/// [`Error::NoTeachers`] for an empty list; [`Error::InvalidConfig`] for `TopK(0)`,
+/// `TopK(k > K)`, or a NaN or negative `MaxCrossEntropy`; [`Error::ShapeMismatch`] when
+/// no batch is given or the labels do not match a batch; [`Error::LabelOutOfRange`] for
+/// labels outside `0..C`; [`Error::NonFinite`] naming a teacher whose logits hold NaN or
+/// infinity.
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use burn::tensor::{Device, Int, Tensor};
+/// use burn_distill::models::CnnConfig;
+/// use burn_distill::{FrozenTeacher, ScreeningRule, Teacher, prescreen};
+///
+/// let device = Device::default();
+/// let teachers: Vec<Arc<dyn Teacher>> = (0..3)
+///     .map(|i| {
+///         let model = CnnConfig::new(4).with_width(2).init(&device);
+///         Arc::new(FrozenTeacher::from_model(format!("t{i}"), model)) as Arc<dyn Teacher>
+///     })
+///     .collect();
+/// let images = Tensor::<4>::ones([8, 3, 8, 8], &device);
+/// let labels = Tensor::<1, Int>::from_ints([0, 1, 2, 3, 0, 1, 2, 3], &device);
+/// let result = prescreen(&teachers, [(images, labels)], &ScreeningRule::TopK(2)).unwrap();
+/// assert_eq!(result.kept.len(), 2);
+/// let kept = result.keep(&teachers);
+/// ```
+pub fn prescreen(
+    teachers: &[Arc<dyn Teacher>],
+    batches: impl IntoIterator<Item = (Tensor<4>, Tensor<1, Int>)>,
+    rule: &ScreeningRule,
+) -> crate::Result<Prescreen> {
+    let k = teachers.len();
+    if k == 0 {
+        return Err(Error::NoTeachers);
+    }
+    // Validates the rule for K teachers (TopK range, MaxCrossEntropy sign).
+    crate::selector::TeacherSelectorConfig::new()
+        .with_screening(rule.clone())
+        .init(k)?;
+    let classes = teachers[0].num_classes();
+    // Per teacher: [sum of CE, correct count, non-finite flag]; plus label min and max.
+    let mut totals: Option<Tensor<1>> = None;
+    let mut label_range: Option<(Tensor<1, Int>, Tensor<1, Int>)> = None;
+    let mut samples = 0;
+    for (images, labels) in batches {
+        let images = images.without_autodiff();
+        let labels = labels.without_autodiff();
+        let [n] = labels.dims();
+        let [batch, ..] = images.dims();
+        if n != batch {
+            return Err(Error::ShapeMismatch {
+                context: "pre-screening labels".into(),
+                expected: vec![batch],
+                found: vec![n],
+            });
+        }
+        samples += n;
+        let mut parts = Vec::with_capacity(3 * k);
+        for teacher in teachers {
+            let logits = teacher.forward(images.clone()).logits;
+            let bad = logits.clone().is_finite().bool_not().any().float();
+            let hits = logits
+                .clone()
+                .argmax(1)
+                .reshape([n])
+                .equal(labels.clone())
+                .float()
+                .sum();
+            // Clamp the labels so that an out-of-range label cannot index outside the
+            // logits; the range itself is checked at the end.
+            let safe = labels.clone().clamp(0, classes as i64 - 1);
+            let ce = cross_entropy_per_sample(logits, safe).sum().reshape([1]);
+            parts.extend([ce, hits, bad]);
+        }
+        let batch_totals = Tensor::cat(parts, 0);
+        totals = Some(match totals {
+            Some(t) => t + batch_totals,
+            None => batch_totals,
+        });
+        let (lo, hi) = (labels.clone().min(), labels.max());
+        label_range = Some(match label_range {
+            Some((a, b)) => (
+                Tensor::cat(vec![a, lo], 0).min(),
+                Tensor::cat(vec![b, hi], 0).max(),
+            ),
+            None => (lo, hi),
+        });
+    }
+    let (Some(totals), Some((lo, hi))) = (totals, label_range) else {
+        return Err(Error::ShapeMismatch {
+            context: "pre-screening data (no batch given)".into(),
+            expected: vec![1],
+            found: vec![0],
+        });
+    };
+    let range = Tensor::cat(vec![lo, hi], 0)
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("int data");
+    if range[0] < 0 || range[1] >= classes as i64 {
+        return Err(Error::LabelOutOfRange {
+            min: range[0],
+            max: range[1],
+            classes,
+        });
+    }
+    let totals = totals
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .expect("float data");
+    let mut mean_cross_entropy = Vec::with_capacity(k);
+    let mut accuracy = Vec::with_capacity(k);
+    for (i, teacher) in teachers.iter().enumerate() {
+        if totals[3 * i + 2] != 0.0 {
+            return Err(Error::NonFinite {
+                what: format!(
+                    "teacher {i} ({}) logits during pre-screening",
+                    teacher.name()
+                ),
+            });
+        }
+        mean_cross_entropy.push(totals[3 * i] / samples as f64);
+        accuracy.push(totals[3 * i + 1] / samples as f64);
+    }
+    let kept = screen(&mean_cross_entropy, rule);
+    Ok(Prescreen {
+        mean_cross_entropy,
+        accuracy,
+        kept,
+        samples,
+    })
+}
+
+/// Indices kept by `rule` among teachers with these scores; the best is always kept and
+/// ties are kept together.
+fn screen(scores: &[f64], rule: &ScreeningRule) -> Vec<usize> {
+    let best = scores.iter().cloned().fold(f64::INFINITY, f64::min);
+    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
+    let mut sorted = scores.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (0..scores.len())
+        .filter(|&i| {
+            let s = scores[i];
+            s <= best
+                || match rule {
+                    ScreeningRule::BelowMean => s <= mean + mean.abs() * 1e-6,
+                    ScreeningRule::TopK(top) => s <= sorted[(*top).min(sorted.len()) - 1],
+                    ScreeningRule::MaxCrossEntropy(max) => s <= *max,
+                    ScreeningRule::KeepAll => true,
+                }
+        })
+        .collect()
+}

@@ -1,0 +1,230 @@
+//! Cross-device agreement: the same inputs give the same selection, losses and gradients
+//! (within 1e-4) on every compiled device — flex, ndarray and wgpu (lavapipe on machines
+//! without a GPU).
+mod common;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn_distill::{
+    DistillationLossConfig, FeatureAdapterConfig, Granularity, SoftLoss, TeacherOutput,
+    TeacherSelectorConfig, Weighting,
+};
+
+fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * scale
+        })
+        .collect()
+}
+
+/// Everything one step computes, read back to the host.
+#[derive(Debug)]
+struct Step {
+    keep: Vec<bool>,
+    weights: Vec<f32>,
+    losses: Vec<f32>,
+    student_grad: Vec<f32>,
+    feature_grad: Vec<f32>,
+    adapter_grad: Vec<f32>,
+}
+
+const N: usize = 6;
+const C: usize = 5;
+const K: usize = 3;
+
+/// Every float parameter's gradient, flattened in visiting order.
+struct GradCollector<'a> {
+    grads: &'a burn::tensor::Gradients,
+    out: Vec<f32>,
+}
+
+impl ModuleVisitor for GradCollector<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = param.val().grad(self.grads) {
+            self.out.extend(common::floats(&grad));
+        }
+    }
+}
+
+fn step(
+    adapter: &ModuleRecord,
+    device: &Device,
+    weighting: Weighting,
+    granularity: Granularity,
+    soft: SoftLoss,
+) -> Step {
+    let device = device.autodiff();
+    let float =
+        |v: Vec<f32>, shape: Vec<usize>| Tensor::<2>::from_data(TensorData::new(v, shape), &device);
+    let student = float(values(N * C, 1, 3.0), vec![N, C]).require_grad();
+    let teachers: Vec<TeacherOutput> = (0..K)
+        .map(|k| TeacherOutput {
+            logits: float(values(N * C, 10 + k as u64, 4.0), vec![N, C]),
+            features: vec![Tensor::<4>::from_data(
+                TensorData::new(values(N * 4 * 2 * 2, 20 + k as u64, 1.0), [N, 4, 2, 2]),
+                &device,
+            )],
+        })
+        .collect();
+    let labels = Tensor::<1, Int>::from_data(
+        TensorData::new((0..N as i64).map(|i| i % C as i64).collect::<Vec<_>>(), [N]),
+        &device,
+    );
+    let selection = TeacherSelectorConfig::new()
+        .with_weighting(weighting)
+        .with_granularity(granularity)
+        .init(K)
+        .unwrap()
+        .select(
+            &teachers
+                .iter()
+                .map(|t| t.logits.clone())
+                .collect::<Vec<_>>(),
+            labels.clone(),
+        )
+        .unwrap();
+    // A student feature map through a real adapter (same weights on every device).
+    let student_map = Tensor::<4>::from_data(
+        TensorData::new(values(N * 3 * 4 * 4, 30, 1.0), [N, 3, 4, 4]),
+        &device,
+    )
+    .require_grad();
+    let adapter = FeatureAdapterConfig::new([3, 4])
+        .init(&device)
+        .unwrap()
+        .load_record(adapter.clone());
+    let adapted: Vec<Vec<Tensor<4>>> = (0..K)
+        .map(|_| vec![adapter.forward(student_map.clone(), [2, 2])])
+        .collect();
+    let loss = DistillationLossConfig::new()
+        .with_temperature(4.0)
+        .with_soft_loss(soft)
+        .init()
+        .unwrap()
+        .forward(
+            student.clone(),
+            labels,
+            &teachers,
+            &adapted,
+            selection.weights.clone(),
+        );
+    let grads = loss.total.backward();
+    let losses = [loss.total, loss.hard, loss.soft, loss.feature]
+        .iter()
+        .flat_map(common::floats)
+        .collect();
+    let result = Step {
+        keep: common::bools(&selection.keep),
+        weights: common::floats(&selection.weights),
+        losses,
+        student_grad: common::floats(&student.grad(&grads).unwrap()),
+        feature_grad: common::floats(&student_map.grad(&grads).unwrap()),
+        adapter_grad: {
+            let mut collector = GradCollector {
+                grads: &grads,
+                out: Vec::new(),
+            };
+            adapter.visit(&mut collector);
+            assert!(!collector.out.is_empty(), "the adapter has gradients");
+            collector.out
+        },
+    };
+    device.sync().unwrap();
+    result
+}
+
+fn close(what: &str, a: &[f32], b: &[f32], devices: (&str, &str)) {
+    assert_eq!(a.len(), b.len(), "{what}");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+            "{what}, element {i}: {} gives {x}, {} gives {y}",
+            devices.0,
+            devices.1
+        );
+    }
+}
+
+#[test]
+fn selection_losses_and_gradients_agree_across_devices() {
+    let devices = common::all_devices();
+    // One adapter's weights, used on every device.
+    let adapter = FeatureAdapterConfig::new([3, 4])
+        .init(&Device::default())
+        .unwrap()
+        .into_record();
+    for weighting in [
+        Weighting::Softmax,
+        Weighting::Average,
+        Weighting::Confidence,
+        Weighting::Entropy,
+    ] {
+        for granularity in [Granularity::PerSample, Granularity::PerBatch] {
+            for soft in [
+                SoftLoss::Kd,
+                SoftLoss::Dkd {
+                    target_weight: 1.0,
+                    non_target_weight: 8.0,
+                },
+            ] {
+                let steps: Vec<(&str, Step)> = devices
+                    .iter()
+                    .map(|(name, device)| {
+                        (
+                            *name,
+                            step(
+                                &adapter,
+                                device,
+                                weighting.clone(),
+                                granularity,
+                                soft.clone(),
+                            ),
+                        )
+                    })
+                    .collect();
+                let (first, reference) = &steps[0];
+                for (name, other) in &steps[1..] {
+                    let pair = (*first, *name);
+                    let case = format!("{weighting:?} {granularity:?} {soft:?}");
+                    assert_eq!(reference.keep, other.keep, "{case}: keep, {pair:?}");
+                    close(
+                        &format!("{case}: weights"),
+                        &reference.weights,
+                        &other.weights,
+                        pair,
+                    );
+                    close(
+                        &format!("{case}: losses"),
+                        &reference.losses,
+                        &other.losses,
+                        pair,
+                    );
+                    close(
+                        &format!("{case}: student gradient"),
+                        &reference.student_grad,
+                        &other.student_grad,
+                        pair,
+                    );
+                    close(
+                        &format!("{case}: feature gradient"),
+                        &reference.feature_grad,
+                        &other.feature_grad,
+                        pair,
+                    );
+                    close(
+                        &format!("{case}: adapter gradient"),
+                        &reference.adapter_grad,
+                        &other.adapter_grad,
+                        pair,
+                    );
+                }
+            }
+        }
+    }
+}
