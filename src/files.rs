@@ -1,8 +1,8 @@
 //! Files: strict configuration files and model weights in Burn, SafeTensors and PyTorch
 //! formats, with typed errors.
 //!
-//! - [`load_config`]: a Burn [`Config`] from JSON that refuses unknown fields (a typo in a
-//!   field name would otherwise silently leave the default in place) and wrong types.
+//! - [`load_config`] / [`load_config_over`]: a Burn [`Config`] from JSON that refuses
+//!   unknown fields (a misspelt field would otherwise be ignored) and wrong types.
 //! - [`load_weights`] / [`save_weights`]: weights by file extension — `.bpk` (Burn's
 //!   burnpack record), `.safetensors`, and (load only) PyTorch `.pt` / `.pth` state dicts,
 //!   also when saved inside a checkpoint as `{'model': state_dict}`. Loading checks that
@@ -19,50 +19,71 @@ use burn::store::{ApplyResult, ModuleSnapshot, PytorchStore, SafetensorsStore};
 
 use crate::error::Error;
 
-/// Reads a configuration from a JSON file, refusing unknown fields and wrong types.
-///
-/// Fields that are missing take their defaults, as with [`Config::load`].
+/// Reads a configuration from a JSON file, refusing unknown fields and wrong types. Every
+/// field must be present (as with Burn's [`Config::load`]); use [`load_config_over`] to
+/// give only the fields that differ from a base configuration.
 ///
 /// # Errors
 /// [`Error::Io`] when the file cannot be read; [`Error::ConfigFile`] when it is not JSON,
 /// a value has the wrong type, a required field is missing, or a field is unknown (the
 /// message names the field's path, e.g. `selector.tua`).
+pub fn load_config<C: Config>(path: impl AsRef<Path>) -> crate::Result<C> {
+    load(path.as_ref(), None)
+}
+
+/// Like [`load_config`], but fields missing from the file keep their values in `base`
+/// (objects are merged field by field).
+///
+/// # Errors
+/// As [`load_config`].
 ///
 /// # Example
 /// ```
-/// use burn_distill::{DistillerConfig, Error, files::load_config};
+/// use burn_distill::{DistillerConfig, Error, files::load_config_over};
 ///
 /// let dir = std::env::temp_dir().join(format!("load-config-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
 /// let path = dir.join("distiller.json");
 /// std::fs::write(&path, r#"{"loss": {"temperature": 4.0}}"#).unwrap();
-/// let config: DistillerConfig = load_config(&path).unwrap();
+/// let config = load_config_over(&path, &DistillerConfig::new()).unwrap();
 /// assert_eq!(config.loss.temperature, 4.0);
 ///
 /// std::fs::write(&path, r#"{"loss": {"temprature": 4.0}}"#).unwrap();
-/// let err = load_config::<DistillerConfig>(&path).unwrap_err();
+/// let err = load_config_over(&path, &DistillerConfig::new()).unwrap_err();
 /// assert!(matches!(err, Error::ConfigFile { .. }));
 /// assert!(err.to_string().contains("loss.temprature"));
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
-pub fn load_config<C: Config>(path: impl AsRef<Path>) -> crate::Result<C> {
-    let path = path.as_ref();
+pub fn load_config_over<C: Config>(path: impl AsRef<Path>, base: &C) -> crate::Result<C> {
+    load(path.as_ref(), Some(base))
+}
+
+fn load<C: Config>(path: &Path, base: Option<&C>) -> crate::Result<C> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    config_from_json(&text).map_err(|reason| Error::ConfigFile {
+    config_from_json(&text, base).map_err(|reason| Error::ConfigFile {
         path: path.to_path_buf(),
         reason,
     })
 }
 
-/// Parses a configuration from JSON text with the checks of [`load_config`]; the error is
-/// the reason, without a file name.
-pub fn config_from_json<C: Config>(text: &str) -> Result<C, String> {
+/// Parses a configuration from JSON text with the checks of [`load_config`] (over `base`
+/// when given, as in [`load_config_over`]); the error is the reason, without a file name.
+pub fn config_from_json<C: Config>(text: &str, base: Option<&C>) -> Result<C, String> {
     let given: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-    let config: C = serde_json::from_value(given.clone())
+    let merged = match base {
+        Some(base) => {
+            let mut merged =
+                serde_json::to_value(base).map_err(|e| format!("cannot serialise: {e}"))?;
+            merge(&mut merged, &given);
+            merged
+        }
+        None => given.clone(),
+    };
+    let config: C = serde_json::from_value(merged)
         .map_err(|e| format!("does not match the configuration: {e}"))?;
     let known = serde_json::to_value(&config).map_err(|e| format!("cannot re-serialise: {e}"))?;
     let mut unknown = Vec::new();
@@ -75,6 +96,23 @@ pub fn config_from_json<C: Config>(text: &str) -> Result<C, String> {
             if unknown.len() > 1 { "s" } else { "" },
             unknown.join(", ")
         ))
+    }
+}
+
+/// Writes `given` over `base`: objects field by field, anything else replaced.
+fn merge(base: &mut serde_json::Value, given: &serde_json::Value) {
+    match (base, given) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(given)) => {
+            for (key, value) in given {
+                match base.get_mut(key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value.clone(),
     }
 }
 
@@ -217,8 +255,12 @@ pub fn load_weights<M: Module + PytorchLayout>(
         WeightsFormat::Pytorch => {
             let remapping = model.pytorch_key_remapping();
             let mut last_error = String::new();
+            // The state dict may be wrapped in a checkpoint dict: take the first place
+            // where any parameter is found, then require all of them.
             for top in [Some("model"), Some("state_dict"), None] {
-                let mut store = PytorchStore::from_file(path);
+                let mut store = PytorchStore::from_file(path)
+                    .allow_partial(true)
+                    .validate(false);
                 if let Some(key) = top {
                     store = store.with_top_level_key(key);
                 }
@@ -227,11 +269,17 @@ pub fn load_weights<M: Module + PytorchLayout>(
                 }
                 let mut candidate = model.clone();
                 match candidate.load_from(&mut store) {
-                    Ok(result) => {
+                    Ok(result) if !result.applied.is_empty() || !result.errors.is_empty() => {
                         check_applied(&result).map_err(&fail)?;
                         return Ok(candidate);
                     }
-                    Err(e) => last_error = e.to_string(),
+                    Ok(_) => {
+                        last_error = "none of the model's parameters is in the file (another \
+                                      architecture, or another naming of the parameters?)"
+                            .into()
+                    }
+                    Err(e) if last_error.is_empty() || top.is_none() => last_error = e.to_string(),
+                    Err(_) => {}
                 }
             }
             Err(fail(last_error))

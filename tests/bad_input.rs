@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor};
 use burn_distill::data::{CifarVariant, parse_cifar, parse_idx_images, parse_idx_labels};
-use burn_distill::files::{load_config, load_weights, save_weights};
+use burn_distill::files::{load_config, load_config_over, load_weights, save_weights};
 use burn_distill::models::{Cnn, CnnConfig, ResNetConfig, VggConfig};
 use burn_distill::{
     DistillationLossConfig, Distiller, DistillerConfig, Error, FeatureAdapterConfig, FrozenTeacher,
@@ -413,13 +413,23 @@ fn config_files_with_unknown_fields_or_wrong_types() {
     ];
     for (case, text, words) in cases {
         std::fs::write(&path, text).unwrap();
-        let err = refused(case, load_config::<DistillerConfig>(&path), words);
+        let err = refused(
+            case,
+            load_config_over(&path, &DistillerConfig::new()),
+            words,
+        );
         assert!(matches!(err, Error::ConfigFile { .. }), "{case}: {err:?}");
         assert!(err.to_string().contains("distiller.json"), "{err}");
     }
     // A valid file loads, and its values are checked when the distiller is built.
     std::fs::write(&path, r#"{"loss": {"temperature": -1.0}}"#).unwrap();
-    let config: DistillerConfig = load_config(&path).unwrap();
+    let config = load_config_over(&path, &DistillerConfig::new()).unwrap();
+    // Without a base, every field is required.
+    refused(
+        "partial file without a base",
+        load_config::<DistillerConfig>(&path),
+        &["missing field"],
+    );
     let device = Device::default();
     refused(
         "negative temperature from a file",
@@ -535,15 +545,23 @@ fn weights_files_that_do_not_fit_and_unwritable_outputs() {
         &["vgg13.bpk"],
     );
     assert!(matches!(err, Error::Weights { .. }));
-    // Missing keys: a safetensors file with only some of the parameters.
-    let partial = dir.join("partial.safetensors");
-    save_weights(cnn(4, 2, &device), &partial).unwrap();
+    // Missing keys: a VGG8 file (one conv per stage) for a VGG13 (two per stage).
+    let partial = dir.join("vgg8.safetensors");
+    save_weights(VggConfig::vgg8(10).with_width(2).init(&device), &partial).unwrap();
     let err = refused(
         "weights file missing keys",
-        load_weights(VggConfig::vgg8(4).with_width(2).init(&device), &partial),
-        &["missing"],
+        load_weights(VggConfig::vgg13(10).with_width(2).init(&device), &partial),
+        &["missing", "layers.1"],
     );
     assert!(matches!(err, Error::Weights { .. }));
+    // Wrong shapes in a safetensors file name the parameter and both shapes.
+    let small = dir.join("small.safetensors");
+    save_weights(cnn(4, 2, &device), &small).unwrap();
+    refused(
+        "safetensors with wrong shapes",
+        load_weights(cnn(4, 3, &device), &small),
+        &["ShapeMismatch"],
+    );
     // An output folder that cannot be written: its parent is a file.
     let blocker = dir.join("not-a-folder");
     std::fs::write(&blocker, b"x").unwrap();

@@ -59,7 +59,7 @@ fn step(
     granularity: Granularity,
     soft: SoftLoss,
 ) -> Step {
-    let device = device.autodiff();
+    let device = device.clone().autodiff();
     let float =
         |v: Vec<f32>, shape: Vec<usize>| Tensor::<2>::from_data(TensorData::new(v, shape), &device);
     let student = float(values(N * C, 1, 3.0), vec![N, C]).require_grad();

@@ -301,3 +301,42 @@ fn missing_data_and_bad_arguments_give_clear_errors() {
     assert!(help.status.success() && String::from_utf8_lossy(&help.stdout).contains("USAGE"));
     let _ = std::fs::remove_dir_all(empty);
 }
+
+#[test]
+fn ablation_writes_its_table_json_and_chart_and_prescreen_drops_a_teacher() {
+    let data = temp("data-c");
+    let out = temp("out-c");
+    write_dataset(&data, 128, 60);
+    let output = run(&mut command(
+        &data,
+        &out,
+        &["ablation", "--epochs", "1", "--seeds", "2"],
+    ));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("| method |"), "{stdout}");
+    let ablation: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ablation.json")).unwrap()).unwrap();
+    let methods = ablation["methods"].as_array().unwrap();
+    assert!(methods.len() >= 8, "{methods:?}");
+    for method in methods {
+        assert_eq!(method["accuracies"].as_array().unwrap().len(), 2);
+    }
+    let png = std::fs::read(out.join("ablation.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(out.join("ablation.md").is_file());
+
+    // Pre-screening reports every teacher's cross-entropy and keeps at least one.
+    let output = run(&mut command(
+        &data,
+        &out,
+        &["distill", "--epochs", "1", "--prescreen"],
+    ));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("pre-screening on 128 training images"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("kept"), "{stdout}");
+    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::remove_dir_all(out);
+}

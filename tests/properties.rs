@@ -220,9 +220,11 @@ proptest! {
         Just("1".to_string()), Just("-1.5".to_string()), Just("\"x\"".to_string()),
         Just("null".to_string()), Just("[]".to_string()), Just("{}".to_string()),
     ]) {
-        let _ = config_from_json::<DistillerConfig>(&text);
+        let base = DistillerConfig::new();
+        let _ = config_from_json::<DistillerConfig>(&text, None);
+        let _ = config_from_json(&text, Some(&base));
         let json = format!("{{\"{field}\": {value}}}");
-        if let Ok(config) = config_from_json::<DistillerConfig>(&json) {
+        if let Ok(config) = config_from_json(&json, Some(&base)) {
             // Only known fields get through.
             prop_assert!(["selector", "loss", "adapter_relu", "adapter_deep", "check_every"].contains(&field.as_str()), "{:?}", config);
         }

@@ -3,7 +3,7 @@
 //! match f64 references (written out here from the formulas) within 1e-5 relative.
 mod common;
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use burn_distill::{
     DistillationLossConfig, ScreeningRule, TeacherOutput, TeacherSelectorConfig, Weighting, kd_loss,
 };
