@@ -101,7 +101,7 @@ impl Workload {
 }
 
 /// (a): the student's own training step.
-fn student_step(w: &Workload, model: Vgg, optim: &mut impl ModuleOptimizer<Vgg>) -> Vgg {
+fn student_step(w: &Workload, model: Vgg, optim: &mut ModuleOptimizer) -> Vgg {
     let ce = CrossEntropyLossConfig::new().init(&w.images.device());
     let loss = ce.forward(model.forward(w.images.clone()), w.labels.clone());
     let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -122,7 +122,7 @@ fn teacher_inference(w: &Workload, teachers: &[Arc<dyn Teacher>]) {
 fn distill_step(
     w: &Workload,
     distiller: Distiller<Vgg>,
-    optim: &mut impl ModuleOptimizer<Distiller<Vgg>>,
+    optim: &mut ModuleOptimizer,
 ) -> Distiller<Vgg> {
     let out = distiller
         .forward(w.images.clone(), w.labels.clone())
@@ -133,9 +133,13 @@ fn distill_step(
     distiller
 }
 
+/// SGD as in the paper preset: momentum 0.9, no dampening, Nesterov.
 fn sgd() -> SgdConfig {
     SgdConfig::new().with_momentum(Some(
-        burn::optim::momentum::MomentumConfig::new().with_nesterov(true),
+        burn::optim::momentum::MomentumConfig::new()
+            .with_momentum(0.9)
+            .with_dampening(0.0)
+            .with_nesterov(true),
     ))
 }
 

@@ -304,7 +304,7 @@ impl<S: FeatureModel> Distiller<S> {
         self.check_outputs(n, c, &student_out.features, teacher_outputs, &labels)?;
         let step = self.parts.steps.fetch_add(1, Ordering::Relaxed);
         let every = self.parts.check_every;
-        if every > 0 && step % every == 0 {
+        if every > 0 && step.is_multiple_of(every) {
             self.check_batch(&labels, Some(&student_out.logits), teacher_outputs)?;
         }
         let teacher_logits: Vec<Tensor<2>> =

@@ -160,7 +160,7 @@ fn shapes_that_disagree_within_a_batch() {
     );
     refused(
         "selector: wrong number of teachers",
-        selector.select(&[a.clone()], labels.clone()),
+        selector.select(std::slice::from_ref(&a), labels.clone()),
         &["number of teacher logits", "[2]", "[1]"],
     );
     refused(

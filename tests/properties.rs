@@ -122,8 +122,8 @@ proptest! {
             }
             prop_assert!(kept.iter().any(|x| *x), "no teacher kept for sample {}", i);
             if weighting == Weighting::Average && screening == ScreeningRule::KeepAll {
-                for t in 0..k {
-                    prop_assert!((row[t] - 1.0 / k as f32).abs() < 1e-6);
+                for w in row {
+                    prop_assert!((w - 1.0 / k as f32).abs() < 1e-6);
                 }
             }
         }

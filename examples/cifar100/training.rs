@@ -492,11 +492,11 @@ fn teacher_path(ctx: &Context, index: usize, spec: &str) -> PathBuf {
     }
 }
 
+/// The teachers and their rows of the results table.
+type LoadedTeachers = (Vec<Arc<dyn Teacher>>, Vec<ModelReport>);
+
 /// Loads (or, when `train` is set and no weights exist yet, trains) every teacher.
-fn teachers(
-    ctx: &Context,
-    train: bool,
-) -> Result<(Vec<Arc<dyn Teacher>>, Vec<ModelReport>), String> {
+fn teachers(ctx: &Context, train: bool) -> Result<LoadedTeachers, String> {
     let mut teachers = Vec::new();
     let mut reports = Vec::new();
     for (index, spec) in ctx.config.teachers.iter().enumerate() {
@@ -889,10 +889,10 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
             100.0 * log.test_accuracy,
             rate
         );
-        for i in 0..k {
+        for (i, name) in names.iter().enumerate().take(k) {
             println!(
                 "    teacher {:<14} kept {:5.1}%  mean weight {:.3}",
-                names[i],
+                name,
                 100.0 * log.keep_rate[i],
                 log.mean_weight[i]
             );

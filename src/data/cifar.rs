@@ -100,7 +100,7 @@ impl CifarVariant {
 /// [`Error::CorruptRecord`] when a label is out of range.
 pub fn parse_cifar(variant: CifarVariant, bytes: &[u8], path: &Path) -> crate::Result<ImageData> {
     let size = variant.record_size();
-    if bytes.is_empty() || bytes.len() % size != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(size) {
         return Err(Error::TruncatedFile {
             path: path.to_path_buf(),
             bytes: bytes.len(),

@@ -42,7 +42,7 @@ impl ResNetConfig {
     /// # Errors
     /// [`crate::Error::InvalidConfig`] when `depth` is not `6n + 2` with `n >= 1`.
     pub fn init(&self, device: &Device) -> crate::Result<ResNet> {
-        if self.depth < 8 || (self.depth - 2) % 6 != 0 {
+        if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
             return Err(crate::Error::InvalidConfig {
                 field: "depth",
                 value: self.depth.to_string(),
