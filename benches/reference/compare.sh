@@ -4,22 +4,26 @@
 # second of each step and the ratio burn-distill / PyTorch.
 #
 #   benches/reference/compare.sh            # 2 threads, K = 1,3,5, batch 64, width 64
-#   THREADS=4 TEACHERS=1,3 benches/reference/compare.sh
+#   THREADS=4 TEACHERS=1,3 WIDTH=32 BATCH=32 benches/reference/compare.sh
 #
 # Needs PyTorch for the reference half: `pip install torch` (set PYTHON to its python).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 THREADS="${THREADS:-2}"
 TEACHERS="${TEACHERS:-1,3,5}"
+WIDTH="${WIDTH:-64}"
+BATCH="${BATCH:-64}"
 PYTHON="${PYTHON:-python3}"
 out="$(mktemp -d)"
 
 # burn-distill: only the interleaved summary is needed here, so criterion's own
 # measurements are cut short with a filter that matches nothing.
 RAYON_NUM_THREADS="$THREADS" BENCH_DEVICES=flex BENCH_TEACHERS="$TEACHERS" \
+  BENCH_WIDTH="$WIDTH" BENCH_BATCH="$BATCH" \
   cargo bench --bench distill_step -- --warm-up-time 1 --measurement-time 1 summary-only \
   | tee "$out/burn.txt"
 "$PYTHON" benches/reference/torch_distill_step.py --threads "$THREADS" --teachers "$TEACHERS" \
+  --width "$WIDTH" --batch "$BATCH" \
   | tee "$out/torch.txt"
 
 "$PYTHON" - "$out/burn.txt" "$out/torch.txt" <<'PY'

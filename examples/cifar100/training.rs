@@ -224,8 +224,11 @@ fn prescreen_teachers(
     let loader = loader(ctx, &Arc::new(subset), false, 0, false);
     let batches = loader
         .iter()
-        .filter_map(|b| b.ok())
-        .map(|b| (b.images, b.labels));
+        .map(|b| {
+            b.map(|b| (b.images, b.labels))
+                .map_err(|e| format!("cannot read a training batch: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
     let result =
         burn_distill::prescreen(&teachers, batches, &burn_distill::ScreeningRule::BelowMean)
             .map_err(|e| e.to_string())?;
