@@ -69,6 +69,8 @@ pub fn lines(
         chart
             .configure_mesh()
             .x_desc(x_label)
+            .x_labels((max_x as usize + 1).min(20))
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc("accuracy (%)")
             .draw()
             .map_err(err)?;
@@ -104,7 +106,7 @@ pub fn lines(
 /// name and value. The y axis starts a little below the lowest bar, as the axis says.
 pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(), String> {
     let text = have_font();
-    let width = (140 * bars.len() as u32).max(600);
+    let width = (170 * bars.len() as u32).max(600);
     let root = BitMapBackend::new(path, (width, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let low = bars.iter().map(|b| b.1 - b.2).fold(f64::INFINITY, f64::min);
@@ -148,9 +150,13 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(),
             .map_err(err)?;
         if text {
             let label_y = bottom + (top - bottom) * 0.02;
+            // The method's name in up to two lines, at the foot of its bar.
+            let (first, second) = split_label(name);
+            let line = (top - bottom) * 0.035;
             chart
                 .draw_series([
-                    Text::new(name.clone(), (x + 0.17, label_y), ("sans-serif", 14)),
+                    Text::new(first, (x + 0.17, label_y + line), ("sans-serif", 13)),
+                    Text::new(second, (x + 0.17, label_y), ("sans-serif", 13)),
                     Text::new(
                         format!("{mean:.1}±{std:.1}"),
                         (x + 0.17, (mean + std + (top - bottom) * 0.05).min(top)),
@@ -161,4 +167,20 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(),
         }
     }
     root.present().map_err(err)
+}
+
+/// Splits a label at the space nearest its middle (or keeps it whole when short).
+fn split_label(label: &str) -> (String, String) {
+    if label.len() <= 16 {
+        return (label.to_string(), String::new());
+    }
+    let middle = label.len() / 2;
+    match label
+        .match_indices(' ')
+        .map(|(i, _)| i)
+        .min_by_key(|i| i.abs_diff(middle))
+    {
+        Some(i) => (label[..i].to_string(), label[i + 1..].to_string()),
+        None => (label.to_string(), String::new()),
+    }
 }
