@@ -10,6 +10,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const CLASSES: usize = 100;
 
+#[allow(unused_mut)] // pushed to only with the ndarray feature
 fn devices() -> Vec<(&'static str, Device)> {
     let mut devices = vec![("flex", Device::flex())];
     #[cfg(feature = "ndarray")]
