@@ -3,6 +3,8 @@
 //! without a GPU).
 mod common;
 
+use common::values;
+
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -10,18 +12,6 @@ use burn_distill::{
     DistillationLossConfig, FeatureAdapterConfig, Granularity, SoftLoss, TeacherOutput,
     TeacherSelectorConfig, Weighting,
 };
-
-fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * scale
-        })
-        .collect()
-}
 
 /// Everything one step computes, read back to the host.
 #[derive(Debug)]

@@ -3,23 +3,12 @@
 //! match f64 references (written out here from the formulas) within 1e-5 relative.
 mod common;
 
+use common::values;
+
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_distill::{
     DistillationLossConfig, ScreeningRule, TeacherOutput, TeacherSelectorConfig, Weighting, kd_loss,
 };
-
-/// Deterministic pseudo-random values in `[-scale, scale]`.
-fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..count)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * scale
-        })
-        .collect()
-}
 
 fn rows(flat: &[f32], c: usize) -> Vec<Vec<f64>> {
     flat.chunks(c)

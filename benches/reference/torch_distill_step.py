@@ -33,16 +33,6 @@ def vgg(depth, width, classes):
     return Vgg(stages, classes)
 
 
-def features_and_logits(model, x):
-    h = x.shape[2]
-    for i in range(5):
-        x = F.relu(getattr(model, f"block{i}")(x))
-        if i < 3 or (i == 3 and h == 64):
-            x = F.max_pool2d(x, 2, 2)
-    feature = x
-    return feature, model.classifier(F.adaptive_avg_pool2d(x, 1).flatten(1))
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=2)
@@ -83,9 +73,9 @@ def main():
 
         def step_c():
             with torch.no_grad():
-                outs = [features_and_logits(t, x) for t in teachers]
+                outs = [t.forward_features(x) for t in teachers]
             opt_c.zero_grad()
-            feature, logits = features_and_logits(student_c, x)
+            feature, logits = student_c.forward_features(x)
             ce = torch.stack([F.cross_entropy(z, y, reduction="none") for _, z in outs], 1)
             keep = (ce <= ce.mean(1, keepdim=True) * (1 + 1e-6)) | (ce <= ce.min(1, keepdim=True).values)
             raw = torch.exp(-(ce - ce.min(1, keepdim=True).values)) * keep

@@ -89,3 +89,16 @@ pub fn log_softmax64(row: &[f64], temperature: f64) -> Vec<f64> {
     let lse = max + scaled.iter().map(|z| (z - max).exp()).sum::<f64>().ln();
     scaled.iter().map(|z| z - lse).collect()
 }
+
+/// Deterministic pseudo-random values in `[-scale, scale]` (xorshift64).
+pub fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..count)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * scale
+        })
+        .collect()
+}
