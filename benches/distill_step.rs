@@ -4,8 +4,12 @@
 //! weighting, feature adapters, backward, SGD step), for K = 1, 3, 5.
 //!
 //! Criterion measures (a), (b) and (c) one by one; a summary then times them interleaved,
-//! side by side in the same run, and prints images per second and the overhead ratio
-//! `c / (a + b)`.
+//! side by side in the same run, and prints images per second, the overhead ratio
+//! `c / (a + b)` and the peak heap memory of each (a counting global allocator: host memory,
+//! so exact on the CPU devices and only the host side on wgpu). A last table measures the
+//! two tricks that cut the teachers' cost: pre-screening ([`burn_distill::prescreen`],
+//! dropping 2 of 5 teachers) and the teacher-output cache ([`burn_distill::TeacherCache`],
+//! first epoch against the next ones).
 //!
 //! ```text
 //! cargo bench --bench distill_step                        # flex
@@ -15,17 +19,85 @@
 //! `BENCH_DEVICES` (comma-separated: flex, ndarray, wgpu), `BENCH_TEACHERS` (the K values),
 //! `BENCH_WIDTH` (first-stage width, 64 = the literature's models) and `BENCH_BATCH`
 //! select smaller runs.
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use burn_distill::models::{Vgg, VggConfig};
-use burn_distill::{Distiller, DistillerConfig, FrozenTeacher, Teacher};
+use burn_distill::{
+    Distiller, DistillerConfig, FrozenTeacher, ScreeningRule, Teacher, TeacherCache, prescreen,
+};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const CLASSES: usize = 100;
+
+/// The system allocator, counting the bytes in use and their peak.
+struct Counting;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(bytes: usize) {
+    let now = IN_USE.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; only counters are updated.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Runs `f` and returns its result, its wall time in seconds and the peak heap bytes it
+/// added on top of what was in use when it started.
+fn measured<T>(f: impl FnOnce() -> T) -> (T, f64, usize) {
+    let base = IN_USE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let t = Instant::now();
+    let out = f();
+    let seconds = t.elapsed().as_secs_f64();
+    (
+        out,
+        seconds,
+        PEAK.load(Ordering::Relaxed).saturating_sub(base),
+    )
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 fn env_list(name: &str, default: &str) -> Vec<String> {
     std::env::var(name)
@@ -192,13 +264,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn summary(name: &str, w: &Workload) {
     let rounds = env_usize("BENCH_ROUNDS", 5);
     println!(
-        "\nsummary on {name} (batch {}, width {}, median of {rounds} interleaved rounds):",
+        "\nsummary on {name} (batch {}, width {}, median of {rounds} interleaved rounds; \
+         peak = heap bytes added during the step, largest over the rounds):",
         w.batch, w.width
     );
     println!(
-        "| K | (a) student step img/s | (b) K teachers img/s | (c) distill step img/s | c / (a + b) |"
+        "| K | (a) student step img/s | (b) K teachers img/s | (c) distill step img/s | c / (a + b) \
+         | peak (a) MiB | peak (b) MiB | peak (c) MiB | peak c / (a + b) |"
     );
-    println!("|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for k in teacher_counts() {
         let teachers = w.teachers(k);
         let mut student = Some(w.student());
@@ -209,7 +283,8 @@ fn summary(name: &str, w: &Workload) {
                 .unwrap(),
         );
         let mut distill_optim = sgd().init();
-        // One untimed warm-up round.
+        // One untimed warm-up round (it also creates the optimizers' momentum buffers, so
+        // the peaks below are those of a steady-state step).
         student = Some(student_step(w, student.take().unwrap(), &mut student_optim));
         teacher_inference(w, &teachers);
         distiller = Some(distill_step(
@@ -218,31 +293,150 @@ fn summary(name: &str, w: &Workload) {
             &mut distill_optim,
         ));
         let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        let mut peak = [0usize; 3];
         for _ in 0..rounds {
-            let t = Instant::now();
-            student = Some(student_step(w, student.take().unwrap(), &mut student_optim));
-            a.push(t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            teacher_inference(w, &teachers);
-            b.push(t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            distiller = Some(distill_step(
-                w,
-                distiller.take().unwrap(),
-                &mut distill_optim,
-            ));
-            c.push(t.elapsed().as_secs_f64());
+            let (s, t, p) =
+                measured(|| student_step(w, student.take().unwrap(), &mut student_optim));
+            student = Some(s);
+            a.push(t);
+            peak[0] = peak[0].max(p);
+            let ((), t, p) = measured(|| teacher_inference(w, &teachers));
+            b.push(t);
+            peak[1] = peak[1].max(p);
+            let (d, t, p) =
+                measured(|| distill_step(w, distiller.take().unwrap(), &mut distill_optim));
+            distiller = Some(d);
+            c.push(t);
+            peak[2] = peak[2].max(p);
         }
         let (a, b, c) = (median(a), median(b), median(c));
         let rate = |s: f64| w.batch as f64 / s;
         println!(
-            "| {k} | {:.1} | {:.1} | {:.1} | {:.3} |",
+            "| {k} | {:.1} | {:.1} | {:.1} | {:.3} | {:.1} | {:.1} | {:.1} | {:.3} |",
             rate(a),
             rate(b),
             rate(c),
-            c / (a + b)
+            c / (a + b),
+            peak[0] as f64 / MIB,
+            peak[1] as f64 / MIB,
+            peak[2] as f64 / MIB,
+            peak[2] as f64 / (peak[0] + peak[1]) as f64,
         );
     }
+    tricks(name, w);
+}
+
+/// Pre-screening 5 teachers down to 3, and the teacher-output cache, against the plain
+/// 5-teacher step, in one run.
+fn tricks(name: &str, w: &Workload) {
+    let k = env_usize("BENCH_TRICKS_TEACHERS", 5);
+    if k < 3 {
+        return;
+    }
+    let rounds = env_usize("BENCH_ROUNDS", 5);
+    let batches = env_usize("BENCH_DATA_BATCHES", 4);
+    let teachers = w.teachers(k);
+    // A small "data set": `batches` different batches of images, with their labels.
+    let data: Vec<(Tensor<4>, Tensor<1, Int>)> = (0..batches)
+        .map(|_| {
+            (
+                Tensor::random(
+                    w.images.dims(),
+                    Distribution::Normal(0.0, 1.0),
+                    &w.images.device(),
+                ),
+                Tensor::random(
+                    [w.batch],
+                    Distribution::Uniform(0.0, CLASSES as f64),
+                    &w.images.device(),
+                ),
+            )
+        })
+        .collect();
+    let keep = k - 2;
+    let (screened, screen_seconds, _) =
+        measured(|| prescreen(&teachers, data.clone(), &ScreeningRule::TopK(keep)).unwrap());
+    let kept = screened.keep(&teachers);
+    let train_device = w.device.clone().autodiff();
+    let new_distiller = |teachers: Vec<Arc<dyn Teacher>>| {
+        DistillerConfig::new()
+            .init(w.student(), teachers, &train_device)
+            .unwrap()
+    };
+    let mut all = Some(new_distiller(teachers.clone()));
+    let mut few = Some(new_distiller(kept));
+    let (mut all_optim, mut few_optim) = (sgd().init(), sgd().init());
+    all = Some(distill_step(w, all.take().unwrap(), &mut all_optim));
+    few = Some(distill_step(w, few.take().unwrap(), &mut few_optim));
+    let (mut t_all, mut t_few, mut t_teachers) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        teacher_inference(w, &teachers);
+        t_teachers.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        all = Some(distill_step(w, all.take().unwrap(), &mut all_optim));
+        t_all.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        few = Some(distill_step(w, few.take().unwrap(), &mut few_optim));
+        t_few.push(t.elapsed().as_secs_f64());
+    }
+    let (t_all, t_few, t_teachers) = (median(t_all), median(t_few), median(t_teachers));
+
+    // The cache: epoch 1 computes and stores the teachers' outputs, epoch 2 reads them.
+    let mut cache = TeacherCache::new(usize::MAX);
+    let mut cached = Some(new_distiller(teachers.clone()));
+    let mut cached_optim = sgd().init();
+    let mut epochs = [Vec::new(), Vec::new()];
+    for epoch in &mut epochs {
+        for (i, (images, labels)) in data.iter().enumerate() {
+            let indices: Vec<usize> = (i * w.batch..(i + 1) * w.batch).collect();
+            let t = Instant::now();
+            let d = cached.take().unwrap();
+            let outputs = cache.outputs(&teachers, &indices, images.clone());
+            let out = d
+                .forward_with_teacher_outputs(images.clone(), labels.clone(), &outputs)
+                .unwrap();
+            let grads = GradientsParams::from_grads(out.loss.total.backward(), &d);
+            cached = Some(cached_optim.step(0.05, d, grads));
+            w.device.sync().unwrap();
+            epoch.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let [first, second] = epochs.map(median);
+    let saving = (t_all - t_few) / t_teachers;
+    println!(
+        "\ntricks on {name} (K = {k}, batch {}, width {}; medians):",
+        w.batch, w.width
+    );
+    println!("| measurement | value |");
+    println!("|---|---:|");
+    println!(
+        "| pre-screening {batches} batches ({} images), one-off | {screen_seconds:.2} s |",
+        batches * w.batch
+    );
+    println!(
+        "| teachers kept (top {keep} by mean cross-entropy) | {:?} |",
+        screened.kept
+    );
+    println!("| (b) {k} teachers' inference | {t_teachers:.3} s |");
+    println!("| (c) distill step, all {k} teachers | {t_all:.3} s |");
+    println!("| (c) distill step, {keep} kept teachers | {t_few:.3} s |");
+    println!(
+        "| pre-screening saving / teachers' share | {:.0} % |",
+        100.0 * saving
+    );
+    println!("| cached step, epoch 1 (teachers run, outputs stored) | {first:.3} s |");
+    println!("| cached step, epoch 2 (outputs from the cache) | {second:.3} s |");
+    println!(
+        "| cache speedup from epoch 2 (plain step / cached step) | {:.2}x |",
+        t_all / second
+    );
+    println!(
+        "| cache: hits / misses / MiB held | {} / {} / {:.1} |",
+        cache.hits(),
+        cache.misses(),
+        cache.bytes() as f64 / MIB
+    );
 }
 
 criterion_group!(benches, bench);
