@@ -26,6 +26,8 @@
 //! ## Feature flags
 //! - `flex` (default): Burn's pure-Rust CPU backend, `Device::flex()`.
 //! - `ndarray`: the NdArray CPU backend, `Device::ndarray()` (deprecated upstream).
+//! - `cpu-parallel` (default): SIMD kernels and rayon threads in the CPU backends
+//!   (`RAYON_NUM_THREADS` sets the thread count). Without it they run on one core.
 //! - `wgpu`: GPU through wgpu (Vulkan, Metal, DirectX), `Device::wgpu(..)`.
 //! - `train`: burn-train integration: `TrainStep` / `InferenceStep` for [`Distiller`] and
 //!   metrics for each loss part.
@@ -77,8 +79,9 @@ pub use cache::TeacherCache;
 pub use distiller::{DistillBatch, DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};
 pub use loss::{
-    DistillationLoss, DistillationLossConfig, DistillationLossOutput, SoftLoss, dkd_loss,
-    dkd_loss_per_sample, feature_loss, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
+    DistillationLoss, DistillationLossConfig, DistillationLossOutput, FeatureNorm, SoftLoss,
+    dkd_loss, dkd_loss_per_sample, feature_loss, feature_loss_normalized_per_sample,
+    feature_loss_per_sample, kd_loss, kd_loss_per_sample,
 };
 pub use prescreen::{Prescreen, prescreen};
 pub use selector::{

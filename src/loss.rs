@@ -110,6 +110,44 @@ pub fn feature_loss_per_sample(
         .reshape([n])
 }
 
+/// Per-sample feature MSE divided by the teacher map's mean square, `[N]`:
+/// `mean_{c,h,w} (a - f)² / (mean_{c,h,w} f² + 1e-6)` — the relative error of the adapted
+/// student map. It does not change when the teacher's features are scaled, so one
+/// `feature_weight` means the same for every teacher architecture and depth; a student that
+/// outputs zeros scores 1. See [`FeatureNorm::TeacherMeanSquare`].
+///
+/// # Shapes
+/// `adapted_student`, `teacher_feature`: `[N, C, H, W]` → `[N]`.
+///
+/// # Panics
+/// When the two shapes differ; the message names both.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_distill::feature_loss_normalized_per_sample;
+///
+/// let device = Device::default();
+/// let teacher = Tensor::<4>::ones([1, 2, 2, 2], &device).mul_scalar(10.0);
+/// let student = Tensor::<4>::zeros([1, 2, 2, 2], &device);
+/// let loss = feature_loss_normalized_per_sample(student, teacher).into_scalar();
+/// assert!((loss - 1.0).abs() < 1e-5); // 100 / (100 + 1e-6)
+/// ```
+pub fn feature_loss_normalized_per_sample(
+    adapted_student: Tensor<4>,
+    teacher_feature: Tensor<4>,
+) -> Tensor<1> {
+    let [n, _, _, _] = teacher_feature.dims();
+    let scale = teacher_feature
+        .clone()
+        .square()
+        .reshape([n as i64, -1])
+        .mean_dim(1)
+        .reshape([n])
+        .add_scalar(1e-6);
+    feature_loss_per_sample(adapted_student, teacher_feature) / scale
+}
+
 /// Batch-mean feature MSE, `[1]`. See [`feature_loss_per_sample`].
 ///
 /// # Panics
@@ -212,6 +250,18 @@ pub enum SoftLoss {
     },
 }
 
+/// How the feature term measures the distance between an adapted student map and a teacher
+/// map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FeatureNorm {
+    /// Plain MSE, [`feature_loss_per_sample`] (CA-MKD, FitNets). Its size follows the
+    /// teacher maps' scale, which differs between architectures and layers.
+    None,
+    /// MSE divided by the teacher map's mean square,
+    /// [`feature_loss_normalized_per_sample`]: a relative error, 1 for a zero student map.
+    TeacherMeanSquare,
+}
+
 /// Configuration of a [`DistillationLoss`]. Defaults follow the CA-MKD reference code
 /// (Zhang et al., 2022): T = 4, hard 1, soft 1, feature 50.
 #[derive(Config, Debug)]
@@ -231,6 +281,10 @@ pub struct DistillationLossConfig {
     /// Soft-label loss. Default: [`SoftLoss::Kd`].
     #[config(default = "SoftLoss::Kd")]
     pub soft_loss: SoftLoss,
+    /// Distance of the feature term. Default: [`FeatureNorm::None`] (plain MSE, as in
+    /// CA-MKD).
+    #[config(default = "FeatureNorm::None")]
+    pub feature_norm: FeatureNorm,
 }
 
 impl DistillationLossConfig {
@@ -272,7 +326,8 @@ impl DistillationLossConfig {
 /// - `L_soft = mean_i sum_k w[i, k] · soft(z_s[i], z_k[i])` (soft = KD or DKD, both
 ///   including `T²`),
 /// - `L_feat = mean_i sum_k w[i, k] · sum_f mean_{c,h,w} (A_kf(f_s)[i] - f_kf[i])²`, summed
-///   over the feature maps `f` the models expose.
+///   over the feature maps `f` the models expose (each term divided by
+///   `mean_{c,h,w} f_kf[i]² + 1e-6` with [`FeatureNorm::TeacherMeanSquare`]).
 ///
 /// A term whose weight is 0 is not computed at all (and reported as 0).
 #[derive(Debug, Clone)]
@@ -382,7 +437,12 @@ impl DistillationLoss {
                     );
                     let mut total: Option<Tensor<1>> = None;
                     for (a, f) in adapted.iter().zip(&t.features) {
-                        let loss = feature_loss_per_sample(a.clone(), f.clone());
+                        let loss = match c.feature_norm {
+                            FeatureNorm::None => feature_loss_per_sample(a.clone(), f.clone()),
+                            FeatureNorm::TeacherMeanSquare => {
+                                feature_loss_normalized_per_sample(a.clone(), f.clone())
+                            }
+                        };
                         total = Some(match total {
                             Some(acc) => acc + loss,
                             None => loss,

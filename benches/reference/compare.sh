@@ -38,7 +38,7 @@ import re, sys
 burn = {}
 for line in open(sys.argv[1]):
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    if len(cells) == 5 and cells[0].isdigit():
+    if len(cells) >= 5 and cells[0].isdigit():
         burn[int(cells[0])] = [float(c) for c in cells[1:4]]
 print("\n| K | step | burn-distill img/s | PyTorch img/s | burn / PyTorch |")
 print("|---:|---|---:|---:|---:|")

@@ -68,11 +68,8 @@ impl CifarVariant {
     /// The folder used when none is given: `$XDG_CACHE_HOME/burn-distill/<cifar-10|cifar-100>`
     /// (or `~/.cache/...`).
     pub fn default_dir(self) -> PathBuf {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-            .unwrap_or_else(|| PathBuf::from("."));
-        base.join("burn-distill").join(match self {
+        super::image_folder::cache_home()
+            .join("burn-distill").join(match self {
             CifarVariant::Cifar10 => "cifar-10",
             CifarVariant::Cifar100 => "cifar-100",
         })

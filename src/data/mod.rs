@@ -1,10 +1,11 @@
-//! Datasets: CIFAR-10 / CIFAR-100 (official binary format) and Fashion-MNIST (IDX format,
-//! plain or gzipped), held in memory as [`ImageData`], and an [`ImageBatcher`] that
+//! Datasets: CIFAR-10 / CIFAR-100 (official binary format, or PNG folders as burn-dataset's
+//! `CifarDataset` caches them) and Fashion-MNIST (IDX format, plain or gzipped), held in memory as [`ImageData`], and an [`ImageBatcher`] that
 //! normalises and augments them into [`crate::DistillBatch`]es.
 
 mod cifar;
 mod fashion_mnist;
 mod image;
+mod image_folder;
 
 pub use cifar::{
     CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, CifarVariant, load_cifar, parse_cifar,
@@ -14,3 +15,4 @@ pub use fashion_mnist::{
     parse_idx_labels,
 };
 pub use image::{Augmentation, ImageBatcher, ImageData, ImageItem, Split};
+pub use image_folder::load_cifar_image_folder;
