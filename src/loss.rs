@@ -130,7 +130,7 @@ pub fn feature_loss_per_sample(
 /// let device = Device::default();
 /// let teacher = Tensor::<4>::ones([1, 2, 2, 2], &device).mul_scalar(10.0);
 /// let student = Tensor::<4>::zeros([1, 2, 2, 2], &device);
-/// let loss = feature_loss_normalized_per_sample(student, teacher).into_scalar();
+/// let loss: f32 = feature_loss_normalized_per_sample(student, teacher).into_scalar();
 /// assert!((loss - 1.0).abs() < 1e-5); // 100 / (100 + 1e-6)
 /// ```
 pub fn feature_loss_normalized_per_sample(

@@ -1,4 +1,4 @@
-//! CIFAR binary parsing, loading errors and the batcher.
+//! CIFAR binary parsing, CIFAR PNG folders, loading errors and the batcher.
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use burn::data::dataset::Dataset;
 use burn_distill::Error;
 use burn_distill::data::{
     Augmentation, CIFAR100_MEAN, CIFAR100_STD, CifarVariant, ImageBatcher, Split, load_cifar,
-    load_fashion_mnist, parse_cifar, parse_idx_images, parse_idx_labels,
+    load_cifar_image_folder, load_fashion_mnist, parse_cifar, parse_idx_images, parse_idx_labels,
 };
 use common::*;
 
@@ -83,6 +83,118 @@ fn truncated_and_corrupt_files_name_the_file_and_record() {
         err.to_string().contains("label 10 is not below 10"),
         "{err}"
     );
+}
+
+/// Writes a PNG of `width x height` pixels of `color` type with 8-bit samples `data`.
+fn write_png(path: &Path, width: u32, height: u32, color: png::ColorType, data: &[u8]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    encoder.set_color(color);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(data)
+        .unwrap();
+}
+
+/// Interleaved RGB pixels where pixel `i` is `(i % 256, 100, 255 - i % 256)`.
+fn rgb_pixels() -> Vec<u8> {
+    (0..1024usize)
+        .flat_map(|i| [(i % 256) as u8, 100, 255 - (i % 256) as u8])
+        .collect()
+}
+
+#[test]
+fn cifar_png_folders_in_burn_dataset_layout() {
+    let dir = temp_dir("png");
+    // CIFAR-10 class folders in the official (alphabetical) order; created out of order.
+    let classes = [
+        "truck",
+        "airplane",
+        "ship",
+        "automobile",
+        "horse",
+        "bird",
+        "frog",
+        "cat",
+        "dog",
+        "deer",
+    ];
+    for class in classes {
+        std::fs::create_dir_all(dir.join("train").join(class)).unwrap();
+    }
+    write_png(
+        &dir.join("train/bird/b.png"),
+        32,
+        32,
+        png::ColorType::Rgb,
+        &rgb_pixels(),
+    );
+    write_png(
+        &dir.join("train/bird/a.png"),
+        32,
+        32,
+        png::ColorType::Grayscale,
+        &[7; 1024],
+    );
+    let rgba: Vec<u8> = rgb_pixels()
+        .chunks(3)
+        .flat_map(|p| [p[0], p[1], p[2], 9])
+        .collect();
+    write_png(
+        &dir.join("train/truck/x.PNG"),
+        32,
+        32,
+        png::ColorType::Rgba,
+        &rgba,
+    );
+    std::fs::write(dir.join("train/truck/notes.txt"), "not an image").unwrap();
+
+    let data = load_cifar_image_folder(&dir, CifarVariant::Cifar10, Split::Train).unwrap();
+    // bird is class 2, truck class 9; a.png before b.png; the .txt file is skipped.
+    assert_eq!(data.labels, vec![2, 2, 9]);
+    assert_eq!(
+        (data.channels, data.height, data.width, data.num_classes),
+        (3, 32, 32, 10)
+    );
+    // Grayscale replicated into three channels.
+    assert!(data.images[..3072].iter().all(|&v| v == 7));
+    // Channel-first: the red plane, then green, then blue; alpha dropped.
+    for image in [&data.images[3072..6144], &data.images[6144..]] {
+        assert_eq!(&image[..4], &[0, 1, 2, 3]);
+        assert_eq!(image[300], 44); // 300 % 256
+        assert!(image[1024..2048].iter().all(|&v| v == 100));
+        assert_eq!(&image[2048..2051], &[255, 254, 253]);
+    }
+
+    // Errors: missing split folder, wrong class count, corrupt file, wrong size.
+    let err = load_cifar_image_folder(&dir, CifarVariant::Cifar10, Split::Test).unwrap_err();
+    assert!(matches!(err, Error::MissingData { .. }), "{err}");
+    assert!(err.to_string().contains("test"), "{err}");
+    let err = load_cifar_image_folder(&dir, CifarVariant::Cifar100, Split::Train).unwrap_err();
+    assert!(
+        err.to_string().contains("10 class folders, expected 100"),
+        "{err}"
+    );
+    std::fs::write(dir.join("train/cat/broken.png"), b"\x89PNG\r\n\x1a\nshort").unwrap();
+    let err = load_cifar_image_folder(&dir, CifarVariant::Cifar10, Split::Train).unwrap_err();
+    assert!(matches!(err, Error::InvalidFormat { .. }), "{err}");
+    assert!(err.to_string().contains("broken.png"), "{err}");
+    std::fs::remove_file(dir.join("train/cat/broken.png")).unwrap();
+    write_png(
+        &dir.join("train/cat/big.png"),
+        64,
+        32,
+        png::ColorType::Grayscale,
+        &[0; 2048],
+    );
+    let err = load_cifar_image_folder(&dir, CifarVariant::Cifar10, Split::Train).unwrap_err();
+    assert!(
+        err.to_string().contains("big.png") && err.to_string().contains("64x32"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

@@ -300,6 +300,78 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The colour-coded classes of `write_dataset`, as burn-dataset's `CifarDataset` caches
+/// CIFAR-100: `<cache>/burn-dataset/cifar100/{train,test}/<class>/*.png`, 100 class
+/// folders (sorted names), images in the first ten.
+fn write_png_folders(cache: &Path, train: usize, test: usize) {
+    let root = cache.join("burn-dataset").join("cifar100");
+    for (split, n) in [("train", train), ("test", test)] {
+        for class in 0..100 {
+            std::fs::create_dir_all(root.join(split).join(format!("class{class:03}"))).unwrap();
+        }
+        for i in 0..n {
+            let label = (i % 10) as u32;
+            let colour = [label * 37 % 256, label * 91 % 256, label * 53 % 256];
+            let pixels: Vec<u8> = (0..1024u32)
+                .flat_map(|p| colour.map(|c| (c + p % 41).min(255) as u8 ^ (p % 7) as u8))
+                .collect();
+            let path = root
+                .join(split)
+                .join(format!("class{label:03}"))
+                .join(format!("{i:05}.png"));
+            let file = std::fs::File::create(path).unwrap();
+            let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), 32, 32);
+            encoder.set_color(png::ColorType::Rgb);
+            encoder.set_depth(png::BitDepth::Eight);
+            let mut writer = encoder.write_header().unwrap();
+            writer.write_image_data(&pixels).unwrap();
+        }
+    }
+}
+
+#[test]
+fn without_data_dir_it_reads_the_burn_dataset_cache_folders() {
+    let cache = temp("cache");
+    let out = temp("out-cache");
+    let example_cmd = |extra: &[&str]| {
+        let mut cmd = Command::new(example());
+        cmd.args(["--out", out.to_str().unwrap()])
+            .args(SMALL)
+            .arg("0.02")
+            .args(extra)
+            .env("XDG_CACHE_HOME", &cache)
+            .env("NODEVICE_SELECT", "1");
+        cmd
+    };
+    // Nothing in the cache: a message naming both places and the files to put there.
+    std::fs::create_dir_all(&cache).unwrap();
+    let failed = example_cmd(&["--epochs", "1"]).output().unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    for needle in [
+        "no CIFAR-100 data found",
+        "train.bin",
+        "burn-dataset",
+        "cifar100.tgz",
+    ] {
+        assert!(stderr.contains(needle), "missing '{needle}' in:\n{stderr}");
+    }
+
+    write_png_folders(&cache, 128, 40);
+    let done = run(&mut example_cmd(&["--epochs", "1"]));
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        stdout.contains("128 train / 40 test images from")
+            && stdout.contains("burn-dataset/cifar100"),
+        "{stdout}"
+    );
+    let report = results(&out);
+    let accuracy = report["student"]["test_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&accuracy), "accuracy {accuracy}");
+    let _ = std::fs::remove_dir_all(cache);
+    let _ = std::fs::remove_dir_all(out);
+}
+
 #[test]
 fn missing_data_and_bad_arguments_give_clear_errors() {
     let empty = temp("empty");

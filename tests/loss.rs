@@ -3,8 +3,8 @@ mod common;
 
 use burn::tensor::Tensor;
 use burn_distill::{
-    DistillationLossConfig, ModelOutput, SoftLoss, dkd_loss_per_sample, feature_loss,
-    feature_loss_per_sample, kd_loss, kd_loss_per_sample,
+    DistillationLossConfig, FeatureNorm, ModelOutput, SoftLoss, dkd_loss_per_sample, feature_loss,
+    feature_loss_normalized_per_sample, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
 };
 use common::*;
 
@@ -165,6 +165,65 @@ fn feature_loss_is_mean_squared_error() {
             &[0.0],
             1e-7,
         );
+    }
+}
+
+#[test]
+fn normalized_feature_loss_is_relative_error_and_scale_free() {
+    for (name, device) in all_devices() {
+        let a = Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0], &device)
+            .reshape([2, 2, 2, 1]);
+        let b = Tensor::<1>::from_floats([1.0, 0.0, 3.0, 0.0, 1.0, 1.0, 1.0, 1.0], &device)
+            .reshape([2, 2, 2, 1]);
+        // MSE 5 and 1 (see above); teacher mean squares (1 + 9) / 4 = 2.5 and 1.
+        let expected = [5.0 / (2.5 + 1e-6), 1.0 / (1.0 + 1e-6)];
+        assert_close(
+            "per sample",
+            name,
+            &floats(&feature_loss_normalized_per_sample(a.clone(), b.clone())),
+            &expected,
+            1e-6,
+        );
+        // Scaling both maps by 100 leaves it unchanged (up to the 1e-6 floor).
+        assert_close(
+            "scaled by 100",
+            name,
+            &floats(&feature_loss_normalized_per_sample(
+                a.clone().mul_scalar(100.0),
+                b.clone().mul_scalar(100.0),
+            )),
+            &expected,
+            1e-5,
+        );
+        assert_close(
+            "identical",
+            name,
+            &floats(&feature_loss_normalized_per_sample(b.clone(), b.clone())),
+            &[0.0, 0.0],
+            1e-7,
+        );
+        // In the composite loss: one teacher with weight 1, feature weight 2.
+        let loss = DistillationLossConfig::new()
+            .with_hard_weight(0.0)
+            .with_soft_weight(0.0)
+            .with_feature_weight(2.0)
+            .with_feature_norm(FeatureNorm::TeacherMeanSquare)
+            .init()
+            .unwrap();
+        let outputs = vec![ModelOutput {
+            logits: Tensor::zeros([2, 3], &device),
+            features: vec![b],
+        }];
+        let out = loss.forward(
+            Tensor::zeros([2, 3], &device),
+            labels(&[0, 1], &device),
+            &outputs,
+            &[vec![a]],
+            Tensor::ones([2, 1], &device),
+        );
+        let mean = (expected[0] + expected[1]) / 2.0;
+        assert_close("feature part", name, &floats(&out.feature), &[mean], 1e-5);
+        assert_close("total", name, &floats(&out.total), &[2.0 * mean], 1e-5);
     }
 }
 

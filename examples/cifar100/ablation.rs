@@ -237,7 +237,7 @@ fn markdown(a: &Ablation) -> String {
     s += &format!(
         "Student {} (width {}; teachers width {}, {} epochs unless marked -eN) on {} ({} training \
          images, {} test images), {} student epochs, batch {}, seeds {:?}; T = {}, hard 1 / soft 1 \
-         / feature {} (feature term off in epoch 1).\n\n",
+         / feature {}{} (feature term off in epoch 1).\n\n",
         c.student,
         c.student_width(),
         c.width,
@@ -249,7 +249,12 @@ fn markdown(a: &Ablation) -> String {
         c.batch_size,
         a.seeds,
         c.temperature,
-        c.feature_weight
+        c.feature_weight,
+        if c.feature_norm == "teacher" {
+            ", feature MSE divided by the teacher map's mean square"
+        } else {
+            ""
+        }
     );
     s += "| teacher | parameters | test accuracy |\n|---|---:|---:|\n";
     for t in a.teachers {

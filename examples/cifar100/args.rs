@@ -44,6 +44,9 @@ OPTIONS
   --seeds N                 seeds per method in the ablation stage (default 3)
   --temperature T           softmax temperature of the soft loss (default 4)
   --feature-weight X        weight of the feature loss (default 50, as in CA-MKD)
+  --feature-norm none|teacher
+                            feature distance: plain MSE (none, default, as in CA-MKD) or MSE
+                            divided by the teacher map's mean square (teacher: scale-free)
   --out DIR                 output folder (default: runs/cifar100)
   --resume                  continue from the checkpoints in --out
   --prescreen               before distilling, evaluate the teachers on the first 1,000
@@ -77,6 +80,13 @@ pub struct RunConfig {
     pub hard_weight: f64,
     pub soft_weight: f64,
     pub feature_weight: f64,
+    /// `none` (plain MSE) or `teacher` (MSE over the teacher map's mean square).
+    #[serde(default = "feature_norm_none")]
+    pub feature_norm: String,
+}
+
+fn feature_norm_none() -> String {
+    "none".into()
 }
 
 pub struct Args {
@@ -122,6 +132,7 @@ fn preset(name: &str) -> Result<RunConfig, String> {
         hard_weight: 1.0,
         soft_weight: 1.0,
         feature_weight: 50.0,
+        feature_norm: feature_norm_none(),
     };
     match name {
         "quick" => Ok(quick),
@@ -211,6 +222,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
             "--seeds" => args.seeds = value(&arg, it.next())?,
             "--temperature" => config.temperature = value(&arg, it.next())?,
             "--feature-weight" => config.feature_weight = value(&arg, it.next())?,
+            "--feature-norm" => config.feature_norm = value(&arg, it.next())?,
             "all" | "train-teachers" | "distill" | "eval" | "ablation" => args.stages.push(arg),
             other => return Err(format!("unknown argument '{other}' (see --help)")),
         }
@@ -295,6 +307,12 @@ fn check(c: &RunConfig) -> Result<(), String> {
         return Err(format!(
             "--feature-weight must be a number >= 0, got {}",
             c.feature_weight
+        ));
+    }
+    if !["none", "teacher"].contains(&c.feature_norm.as_str()) {
+        return Err(format!(
+            "--feature-norm must be none or teacher, got '{}'",
+            c.feature_norm
         ));
     }
     if !(c.lr.is_finite() && c.lr > 0.0) {

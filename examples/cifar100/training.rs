@@ -14,13 +14,13 @@ use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor};
 use burn_distill::data::{
     Augmentation, CifarVariant, FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-    ImageBatcher, ImageData, Split, load_cifar, load_fashion_mnist,
+    ImageBatcher, ImageData, Split, load_cifar, load_cifar_image_folder, load_fashion_mnist,
 };
 use burn_distill::files::{PytorchLayout, load_weights, save_weights};
 use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
 use burn_distill::{
-    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher,
-    Granularity, Teacher, TeacherSelectorConfig, Weighting,
+    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
+    FrozenTeacher, Granularity, Teacher, TeacherSelectorConfig, Weighting,
 };
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +82,61 @@ pub(crate) struct Context<'a> {
     pub(crate) augmentation: Augmentation,
 }
 
+/// The folder to read CIFAR from: `--data-dir` if given; else the official binary files in
+/// `~/.cache/burn-distill/<cifar-100|cifar-10>`, else the PNG folders burn-dataset's
+/// `CifarDataset` caches in `~/.cache/burn-dataset/<cifar100|cifar10>`; else an error that
+/// says where to put the data.
+fn cifar_dir(data_dir: Option<&Path>, variant: CifarVariant) -> Result<PathBuf, String> {
+    if let Some(dir) = data_dir {
+        return Ok(dir.to_path_buf());
+    }
+    let binary = variant.default_dir();
+    let folders = variant.burn_dataset_dir();
+    if binary.join(variant.files(Split::Train)[0]).is_file() {
+        Ok(binary)
+    } else if folders.join("train").is_dir() {
+        Ok(folders)
+    } else {
+        let (name, official, fastai) = match variant {
+            CifarVariant::Cifar10 => (
+                "CIFAR-10",
+                "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (data_batch_1.bin .. \
+                 data_batch_5.bin, test_batch.bin)",
+                "https://s3.amazonaws.com/fast-ai-sample/cifar10.tgz",
+            ),
+            CifarVariant::Cifar100 => (
+                "CIFAR-100",
+                "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz (train.bin, test.bin)",
+                "https://s3.amazonaws.com/fast-ai-imageclas/cifar100.tgz",
+            ),
+        };
+        Err(format!(
+            "no {name} data found. Put either\n  - the official binary files from {official} \
+             into {},\n  - or the PNG folders burn-dataset's CifarDataset downloads ({fastai}, \
+             extracted so that {}/train/<class>/*.png exists),\nor pass --data-dir DIR \
+             pointing at either. (This example does not download: run it once where \
+             `burn_dataset::vision::CifarDataset::new` can reach the network, or fetch a file \
+             above by hand.)",
+            binary.display(),
+            folders.display()
+        ))
+    }
+}
+
+/// CIFAR from `dir`: the official binary files when the first one is there, else PNG
+/// folders (`dir/train/<class>/*.png`).
+fn load_any_cifar(
+    dir: &Path,
+    variant: CifarVariant,
+    split: Split,
+) -> burn_distill::Result<ImageData> {
+    if !dir.join(variant.files(split)[0]).is_file() && dir.join("train").is_dir() {
+        load_cifar_image_folder(dir, variant, split)
+    } else {
+        load_cifar(dir, variant, split)
+    }
+}
+
 pub fn run(args: &Args) -> Result<(), String> {
     let config = &args.config;
     let started = Instant::now();
@@ -106,9 +161,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             };
             let (mean, std) = variant.normalization();
             (
-                args.data_dir
-                    .clone()
-                    .unwrap_or_else(|| variant.default_dir()),
+                cifar_dir(args.data_dir.as_deref(), variant)?,
                 mean.to_vec(),
                 std.to_vec(),
                 Augmentation {
@@ -121,8 +174,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     let load = |split| {
         let data = match config.dataset.as_str() {
             "fashion-mnist" => load_fashion_mnist(&dir, split),
-            "cifar10" => load_cifar(&dir, CifarVariant::Cifar10, split),
-            _ => load_cifar(&dir, CifarVariant::Cifar100, split),
+            "cifar10" => load_any_cifar(&dir, CifarVariant::Cifar10, split),
+            _ => load_any_cifar(&dir, CifarVariant::Cifar100, split),
         };
         data.map_err(|e| format!("{e}\n(or point --data-dir at the folder holding the files)"))
     };
@@ -743,7 +796,12 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
         .with_temperature(config.temperature)
         .with_hard_weight(plan.hard_weight)
         .with_soft_weight(plan.soft_weight)
-        .with_feature_weight(plan.feature_weight);
+        .with_feature_weight(plan.feature_weight)
+        .with_feature_norm(if config.feature_norm == "teacher" {
+            FeatureNorm::TeacherMeanSquare
+        } else {
+            FeatureNorm::None
+        });
     let mut distiller = DistillerConfig::new()
         .with_selector(selector)
         .with_loss(loss.clone())

@@ -69,10 +69,11 @@ impl CifarVariant {
     /// (or `~/.cache/...`).
     pub fn default_dir(self) -> PathBuf {
         super::image_folder::cache_home()
-            .join("burn-distill").join(match self {
-            CifarVariant::Cifar10 => "cifar-10",
-            CifarVariant::Cifar100 => "cifar-100",
-        })
+            .join("burn-distill")
+            .join(match self {
+                CifarVariant::Cifar10 => "cifar-10",
+                CifarVariant::Cifar100 => "cifar-100",
+            })
     }
 
     fn download_hint(self) -> &'static str {

@@ -87,9 +87,7 @@ pub fn load_cifar_image_folder(
     let mut labels = Vec::new();
     for (label, class) in classes.iter().enumerate() {
         let files = sorted_entries(class, |p| {
-            p.is_file()
-                && p.extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+            p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))
         })?;
         for file in files {
             decode_rgb32(&file, &mut images)?;
