@@ -23,9 +23,11 @@ OPTIONS
                             paper: the literature's models (VGG13 + ResNet32x4) and schedule
   --device flex|ndarray|wgpu
   --dataset cifar100|cifar10|fashion-mnist
-  --data-dir DIR            folder with the data files (default: ~/.cache/burn-distill/<dataset> for
-                            CIFAR's official binary files; /usr/share/datasets/fashion-mnist, from
-                            Debian's dataset-fashion-mnist package, for Fashion-MNIST)
+  --data-dir DIR            folder with the data files (default for CIFAR: the official binary
+                            files in ~/.cache/burn-distill/<cifar-100|cifar-10>, else the PNG
+                            folders burn-dataset's CifarDataset caches in
+                            ~/.cache/burn-dataset/<cifar100|cifar10>; for Fashion-MNIST:
+                            /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist)
   --teachers A,B,..         teacher architectures: vgg8, vgg13, resnet8x4, resnet32x4; `arch:N`
                             trains that teacher for N epochs only (a deliberately weak teacher)
   --teacher-weights F,..    weights for the teachers, in the same order: Burn records
