@@ -26,6 +26,7 @@
 //! ## Feature flags
 //! - `flex` (default): Burn's pure-Rust CPU backend, `Device::flex()`.
 //! - `ndarray`: the NdArray CPU backend, `Device::ndarray()` (deprecated upstream).
+//! - `ndarray-blas`: `ndarray` with OpenBLAS matrix products (needs the system's OpenBLAS).
 //! - `cpu-parallel` (default): SIMD kernels and rayon threads in the CPU backends
 //!   (`RAYON_NUM_THREADS` sets the thread count). Without it they run on one core.
 //! - `wgpu`: GPU through wgpu (Vulkan, Metal, DirectX), `Device::wgpu(..)`.
