@@ -19,6 +19,8 @@
 //! `BENCH_DEVICES` (comma-separated: flex, ndarray, wgpu), `BENCH_TEACHERS` (the K values),
 //! `BENCH_WIDTH` (first-stage width, 64 = the literature's models) and `BENCH_BATCH`
 //! select smaller runs.
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +33,7 @@ use burn_distill::models::{Vgg, VggConfig};
 use burn_distill::{
     Distiller, DistillerConfig, FrozenTeacher, ScreeningRule, Teacher, TeacherCache, prescreen,
 };
+use common::{env_list, env_usize};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const CLASSES: usize = 100;
@@ -99,36 +102,8 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, f64, usize) {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_string())
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn devices() -> Vec<(String, Device)> {
-    let mut devices = Vec::new();
-    for name in env_list("BENCH_DEVICES", "flex,ndarray,wgpu") {
-        match name.as_str() {
-            "flex" => devices.push((name, Device::flex())),
-            #[cfg(feature = "ndarray")]
-            #[allow(deprecated)]
-            "ndarray" => devices.push((name, Device::ndarray())),
-            #[cfg(feature = "wgpu")]
-            "wgpu" => devices.push((name, Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))),
-            _ => {}
-        }
-    }
-    devices
+    common::devices("flex,ndarray,wgpu")
 }
 
 struct Workload {

@@ -11,41 +11,21 @@
 //! After criterion's measurements, a summary times every op interleaved (median of
 //! `BENCH_ROUNDS`, default 7) and prints one line per op: milliseconds and GFLOP/s
 //! (convolution: `2 N C_out H W C_in 9` FLOPs forward, twice that backward).
+mod common;
+
 use std::time::{Duration, Instant};
 
 use burn::tensor::module::{batch_norm_train, conv2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Distribution, Tensor};
+use common::env_usize;
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// (channels, spatial size) of VGG13's 3x3 convolutions (width 64) after the first.
 const LAYERS: [(usize, usize); 5] = [(64, 32), (128, 16), (256, 8), (512, 4), (512, 2)];
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn devices() -> Vec<(String, Device)> {
-    let names = std::env::var("BENCH_DEVICES").unwrap_or_else(|_| "flex".into());
-    let mut devices = Vec::new();
-    for name in names.split(',').map(str::trim) {
-        match name {
-            "flex" => devices.push((name.to_string(), Device::flex())),
-            #[cfg(feature = "ndarray")]
-            #[allow(deprecated)]
-            "ndarray" => devices.push((name.to_string(), Device::ndarray())),
-            #[cfg(feature = "wgpu")]
-            "wgpu" => devices.push((
-                name.to_string(),
-                Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-            )),
-            _ => {}
-        }
-    }
-    devices
+    common::devices("flex")
 }
 
 /// Inputs for one layer, on the autodiff device: activations, 3x3 weights, bias, BN
