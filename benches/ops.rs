@@ -83,27 +83,26 @@ impl Layer {
         self.device.sync().unwrap();
     }
 
-    /// Convolution forward on the autodiff device, then backward to the input, weight and
-    /// bias.
-    fn conv_forward_backward(&self) {
-        let out = self.conv(
+    /// Convolution forward on the autodiff device (input, weight and bias tracked).
+    fn conv_tracked(&self) -> Tensor<4> {
+        self.conv(
             self.x.clone().require_grad(),
             self.weight.clone().require_grad(),
             self.bias.clone().require_grad(),
-        );
-        let _grads = out.sum().backward();
+        )
+    }
+
+    /// Convolution forward on the autodiff device, then backward to the input, weight and
+    /// bias.
+    fn conv_forward_backward(&self) {
+        let _grads = self.conv_tracked().sum().backward();
         self.device.sync().unwrap();
     }
 
     /// Conv forward on the autodiff device only (what `conv_forward_backward` adds the
     /// backward pass to).
     fn conv_forward_tracked(&self) {
-        let out = self.conv(
-            self.x.clone().require_grad(),
-            self.weight.clone().require_grad(),
-            self.bias.clone().require_grad(),
-        );
-        drop(out);
+        drop(self.conv_tracked());
         self.device.sync().unwrap();
     }
 

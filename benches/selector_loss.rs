@@ -1,7 +1,10 @@
 //! The selector and the loss alone, for K ∈ {2, 5, 10} teachers, batch ∈ {64, 256}, 100
 //! classes, every weighting: to show they cost little next to a forward pass.
 //!
-//! `cargo bench --bench selector_loss` (add `--features ndarray` for that device too).
+//! `cargo bench --bench selector_loss` (add `--features ndarray` for that device too;
+//! `BENCH_DEVICES` picks devices).
+mod common;
+
 use std::time::Duration;
 
 use burn::tensor::{Device, Distribution, Int, Tensor};
@@ -10,13 +13,8 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const CLASSES: usize = 100;
 
-#[allow(unused_mut)] // pushed to only with the ndarray feature
-fn devices() -> Vec<(&'static str, Device)> {
-    let mut devices = vec![("flex", Device::flex())];
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)]
-    devices.push(("ndarray", Device::ndarray()));
-    devices
+fn devices() -> Vec<(String, Device)> {
+    common::devices("flex,ndarray")
 }
 
 fn bench(c: &mut Criterion) {
