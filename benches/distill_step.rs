@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use burn_distill::models::{Vgg, VggConfig};
+use burn_distill::models::{FoldBatchNorm, Vgg, VggConfig};
 use burn_distill::{
     Distiller, DistillerConfig, FrozenTeacher, ScreeningRule, Teacher, TeacherCache, prescreen,
 };
@@ -227,6 +227,7 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
         summary(&name, &w);
+        folding(&name, &w);
     }
 }
 
@@ -412,6 +413,37 @@ fn tricks(name: &str, w: &Workload) {
         cache.misses(),
         cache.bytes() as f64 / MIB
     );
+}
+
+/// Teacher inference with batch norm folded into the convolutions
+/// ([`burn_distill::models::FoldBatchNorm`]) against the plain frozen model, interleaved.
+fn folding(name: &str, w: &Workload) {
+    let rounds = env_usize("BENCH_ROUNDS", 5);
+    let model = VggConfig::vgg13(CLASSES)
+        .with_width(w.width)
+        .init(&w.device);
+    let plain: Vec<Arc<dyn Teacher>> =
+        vec![Arc::new(FrozenTeacher::from_model("vgg13", model.clone()))];
+    let folded: Vec<Arc<dyn Teacher>> = vec![Arc::new(FrozenTeacher::from_model(
+        "vgg13-folded",
+        model.fold_batch_norm(),
+    ))];
+    teacher_inference(w, &plain);
+    teacher_inference(w, &folded);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        a.push(measured(|| teacher_inference(w, &plain)).1);
+        b.push(measured(|| teacher_inference(w, &folded)).1);
+    }
+    let (a, b) = (median(a), median(b));
+    println!(
+        "\nteacher folding on {name} (one VGG13, batch {}, median of {rounds} interleaved rounds):",
+        w.batch
+    );
+    println!("| teacher | img/s |\n|---|---:|");
+    println!("| plain (conv + batch norm) | {:.1} |", w.batch as f64 / a);
+    println!("| folded (conv only) | {:.1} |", w.batch as f64 / b);
+    println!("| speedup | {:.2}x |", a / b);
 }
 
 criterion_group!(benches, bench);

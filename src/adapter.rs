@@ -1,28 +1,38 @@
-//! Feature adapters: small trainable maps from a student feature map to a teacher's.
+//! Feature adapters: small trainable maps from a student feature to a teacher's, per kind
+//! (1x1 convolution for maps, linear for vectors and sequences), with size alignment.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, TensorData, activation::relu};
 
 use crate::error::Error;
+use crate::teacher::{Feature, FeatureKind};
 
 /// Configuration of a [`FeatureAdapter`].
 ///
-/// The plain adapter is a 1x1 convolution followed by batch norm (as in FitNets' regressor,
-/// Romero et al., 2015, and CA-MKD's connector); the deep variant is 1x1 → 3x3 → 1x1 with
-/// batch norm and ReLU between (a bottleneck connector, as in Chen et al., 2021, "Distilling
-/// Knowledge via Knowledge Review").
+/// For feature maps the plain adapter is a 1x1 convolution followed by batch norm (as in
+/// FitNets' regressor, Romero et al., 2015, and CA-MKD's connector); the deep variant is
+/// 1x1 → 3x3 → 1x1 with batch norm and ReLU between (a bottleneck connector, as in Chen et
+/// al., 2021, "Distilling Knowledge via Knowledge Review").
+///
+/// For vectors and sequences it is a linear layer `D_s → D_t` applied to each vector (each
+/// position of a sequence), as TinyBERT's and MiniLM's learned projections of student hidden
+/// states (Jiao et al., 2020); the deep variant is linear → ReLU → linear.
 #[derive(Config, Debug)]
 pub struct FeatureAdapterConfig {
-    /// `[student_channels, teacher_channels]`.
+    /// `[student_channels, teacher_channels]` (`D` of vectors and sequences, `C` of maps).
     pub channels: [usize; 2],
+    /// The kind of the features it maps. Default: [`FeatureKind::Map`].
+    #[config(default = "FeatureKind::Map")]
+    pub kind: FeatureKind,
     /// Apply a ReLU after the last batch norm. Default: false.
     #[config(default = false)]
     pub relu: bool,
-    /// Use the deeper 1x1-3x3-1x1 variant. Default: false.
+    /// Use the deeper variant (1x1-3x3-1x1 for maps, linear-ReLU-linear otherwise).
+    /// Default: false.
     #[config(default = false)]
     pub deep: bool,
 }
@@ -53,6 +63,20 @@ impl FeatureAdapterConfig {
                 reason: "channel counts must be greater than 0",
             });
         }
+        if self.kind != FeatureKind::Map {
+            let mut linears = vec![LinearConfig::new(student, teacher).init(device)];
+            if self.deep {
+                linears.push(LinearConfig::new(teacher, teacher).init(device));
+            }
+            return Ok(FeatureAdapter {
+                convs: Vec::new(),
+                norms: Vec::new(),
+                linears,
+                relu: self.relu,
+                channels: self.channels,
+                kind: self.kind,
+            });
+        }
         let layers: Vec<([usize; 2], usize)> = if self.deep {
             vec![
                 ([student, teacher], 1),
@@ -81,15 +105,17 @@ impl FeatureAdapterConfig {
         Ok(FeatureAdapter {
             convs,
             norms,
+            linears: Vec::new(),
             relu: self.relu,
             channels: self.channels,
+            kind: self.kind,
         })
     }
 }
 
-/// Maps a student feature map onto a teacher's: spatial alignment, then conv + batch norm.
+/// Maps a student feature onto a teacher's: size alignment, then the learned map.
 ///
-/// Spatial alignment to the teacher map's `[height, width]`: adaptive average pooling when
+/// **Maps** (`[N, C, H, W]`): spatial alignment to the teacher map's `[height, width]`: adaptive average pooling when
 /// the student map is at least as large in both dimensions, bilinear interpolation
 /// (`align_corners = false`, PyTorch's default) otherwise, nothing when the sizes match.
 /// Alignment comes first, so convolutions run at the teacher's resolution.
@@ -97,18 +123,100 @@ impl FeatureAdapterConfig {
 /// Bilinear interpolation is computed separably as two small matrix products with
 /// interpolation matrices (`A_h · X · A_wᵀ`): this is differentiable on every backend
 /// (Burn's ndarray backend has no backward pass for its `interpolate` op).
+///
+/// **Sequences** (`[N, L, D]`): length alignment to the teacher's `L_t` along the position
+/// axis, by the 1-D versions of the same rules ([`align_length`]): adaptive average pooling
+/// when the student sequence is at least as long (output position `j` averages student
+/// positions `floor(j·L_s/L_t) .. ceil((j+1)·L_s/L_t)`, as PyTorch's `adaptive_avg_pool1d`),
+/// linear interpolation with half-sample centres otherwise (`interpolate(mode="linear",
+/// align_corners=False)`); then the linear layer on every position.
+///
+/// **Vectors** (`[N, D]`): the linear layer.
 #[derive(Module, Debug)]
 pub struct FeatureAdapter {
     convs: Vec<Conv2d>,
     norms: Vec<BatchNorm>,
+    linears: Vec<Linear>,
     relu: bool,
     channels: [usize; 2],
+    #[module(skip)]
+    kind: FeatureKind,
 }
 
 impl FeatureAdapter {
     /// `[student_channels, teacher_channels]`.
     pub fn channels(&self) -> [usize; 2] {
         self.channels
+    }
+
+    /// The kind of features it maps.
+    pub fn kind(&self) -> FeatureKind {
+        self.kind
+    }
+
+    /// Adapts a student feature to the shape of `teacher_feature` (same kind, the teacher's
+    /// channels, length or spatial size): the general form of [`FeatureAdapter::forward`].
+    ///
+    /// # Panics
+    /// When either feature is not of the adapter's kind, or the student feature does not
+    /// have `student_channels` channels; the message names the kinds or shapes.
+    ///
+    /// # Example
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_distill::{Feature, FeatureAdapterConfig, FeatureKind};
+    ///
+    /// let device = Device::default();
+    /// let adapter = FeatureAdapterConfig::new([16, 32])
+    ///     .with_kind(FeatureKind::Sequence)
+    ///     .init(&device)
+    ///     .unwrap();
+    /// // A student sequence of 10 positions, a teacher sequence of 5 with 32 dimensions.
+    /// let student = Feature::Sequence(Tensor::zeros([2, 10, 16], &device));
+    /// let teacher = Feature::Sequence(Tensor::zeros([2, 5, 32], &device));
+    /// assert_eq!(adapter.adapt(student, &teacher).dims(), vec![2, 5, 32]);
+    /// ```
+    pub fn adapt(&self, student_feature: Feature, teacher_feature: &Feature) -> Feature {
+        assert!(
+            student_feature.kind() == self.kind && teacher_feature.kind() == self.kind,
+            "FeatureAdapter for {} features got a student {} and a teacher {}",
+            self.kind,
+            student_feature.kind(),
+            teacher_feature.kind()
+        );
+        let target = teacher_feature.dims();
+        match student_feature {
+            Feature::Map(x) => Feature::Map(self.forward(x, [target[2], target[3]])),
+            Feature::Sequence(x) => {
+                self.check_channels(x.dims()[2], &x.dims());
+                let x = align_length(x, target[1]);
+                Feature::Sequence(self.linear_stack(x))
+            }
+            Feature::Vector(x) => {
+                self.check_channels(x.dims()[1], &x.dims());
+                Feature::Vector(self.linear_stack(x))
+            }
+        }
+    }
+
+    fn check_channels(&self, channels: usize, dims: &[usize]) {
+        assert_eq!(
+            channels, self.channels[0],
+            "FeatureAdapter: student feature has {channels} channels, the adapter expects {} \
+             (shape {dims:?})",
+            self.channels[0]
+        );
+    }
+
+    fn linear_stack<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {
+        let last = self.linears.len() - 1;
+        for (i, linear) in self.linears.iter().enumerate() {
+            x = linear.forward(x);
+            if i < last || self.relu {
+                x = relu(x);
+            }
+        }
+        x
     }
 
     /// Adapts `student_feature` to `[N, teacher_channels, target_size[0], target_size[1]]`.
@@ -118,9 +226,15 @@ impl FeatureAdapter {
     /// - output: `[N, teacher_channels, target_size[0], target_size[1]]`
     ///
     /// # Panics
-    /// When `student_feature` does not have `student_channels` channels; the message names
-    /// both counts.
+    /// When `student_feature` does not have `student_channels` channels, or the adapter is
+    /// not for maps; the message names both counts (kinds).
     pub fn forward(&self, student_feature: Tensor<4>, target_size: [usize; 2]) -> Tensor<4> {
+        assert_eq!(
+            self.kind,
+            FeatureKind::Map,
+            "FeatureAdapter::forward takes maps; this adapter is for {} features (use adapt)",
+            self.kind
+        );
         let [_, channels, height, width] = student_feature.dims();
         assert_eq!(
             channels,
@@ -140,6 +254,60 @@ impl FeatureAdapter {
         }
         x
     }
+}
+
+/// Aligns a sequence `[N, L, D]` to `length` positions along its second axis: unchanged
+/// when the lengths match, adaptive average pooling when `L >= length` (output position `j`
+/// averages positions `floor(j·L/length) .. ceil((j+1)·L/length)`), linear interpolation
+/// with half-sample centres otherwise (input coordinate `(j + 0.5)·L/length - 0.5`, clamped,
+/// as PyTorch's `interpolate(mode="linear", align_corners=False)`). Both are one matrix
+/// product, differentiable on every backend.
+///
+/// # Shapes
+/// `x`: `[N, L, D]` → `[N, length, D]`.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_distill::align_length;
+///
+/// let device = Device::default();
+/// let x = Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0, 5.0], &device).reshape([1, 5, 1]);
+/// let pooled: Vec<f32> = align_length(x.clone(), 2).into_data().to_vec().unwrap();
+/// assert_eq!(pooled, vec![2.0, 4.0]); // positions 0..3 and 2..5
+/// let stretched: Vec<f32> = align_length(x.slice([0..1, 0..2]), 4).into_data().to_vec().unwrap();
+/// assert_eq!(stretched, vec![1.0, 1.25, 1.75, 2.0]);
+/// ```
+pub fn align_length(x: Tensor<3>, length: usize) -> Tensor<3> {
+    let [n, l, d] = x.dims();
+    if l == length {
+        return x;
+    }
+    let device = x.device();
+    let matrix = if l >= length {
+        pooling_matrix(l, length, &device)
+    } else {
+        interpolation_matrix(l, length, &device)
+    };
+    x.swap_dims(1, 2)
+        .reshape([n * d, l])
+        .matmul(matrix)
+        .reshape([n, d, length])
+        .swap_dims(1, 2)
+}
+
+/// `[input, output]` matrix of adaptive average pooling weights: output `o` averages inputs
+/// `floor(o·input/output) .. ceil((o+1)·input/output)`.
+fn pooling_matrix(input: usize, output: usize, device: &Device) -> Tensor<2> {
+    let mut weights = vec![0f32; input * output];
+    for o in 0..output {
+        let start = o * input / output;
+        let end = ((o + 1) * input).div_ceil(output);
+        for i in start..end {
+            weights[i * output + o] = 1.0 / (end - start) as f32;
+        }
+    }
+    Tensor::from_data(TensorData::new(weights, [input, output]), device)
 }
 
 fn align_spatial(x: Tensor<4>, size: [usize; 2], target: [usize; 2]) -> Tensor<4> {

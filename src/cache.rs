@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::teacher::{Teacher, TeacherOutput};
+use crate::teacher::{DistillInput, Feature, FeatureKind, Teacher, TeacherOutput};
 
 /// Teacher outputs kept on the host, per sample index, up to a byte budget.
 ///
@@ -40,10 +40,13 @@ use crate::teacher::{Teacher, TeacherOutput};
 pub struct TeacherCache {
     max_bytes: usize,
     bytes: usize,
-    /// Per sample: per teacher, logits then each feature map, flattened.
+    /// Per sample: per teacher, logits then each feature, flattened.
     entries: HashMap<usize, Vec<Vec<Vec<f32>>>>,
-    /// Per teacher: shapes (without the batch dimension) of logits and feature maps.
+    /// Per teacher: shapes (without the batch dimension) of logits and features.
     shapes: Option<Vec<Vec<Vec<usize>>>>,
+    kinds: Vec<Vec<FeatureKind>>,
+    /// Where the teachers' outputs were (cached outputs are rebuilt there).
+    device: Option<Device>,
     hits: usize,
     misses: usize,
 }
@@ -56,6 +59,8 @@ impl TeacherCache {
             bytes: 0,
             entries: HashMap::new(),
             shapes: None,
+            kinds: Vec::new(),
+            device: None,
             hits: 0,
             misses: 0,
         }
@@ -86,27 +91,26 @@ impl TeacherCache {
         self.entries.is_empty()
     }
 
-    /// The teachers' outputs for the batch `images` whose samples have dataset indices
+    /// The teachers' outputs for the batch `inputs` whose samples have dataset indices
     /// `indices`: from the cache when every sample is there, else computed by running the
     /// teachers (and stored while the budget allows).
     ///
     /// # Panics
     /// When `indices.len()` is not the batch size of `images`.
-    pub fn outputs(
+    pub fn outputs<I: DistillInput>(
         &mut self,
-        teachers: &[Arc<dyn Teacher>],
+        teachers: &[Arc<dyn Teacher<I>>],
         indices: &[usize],
-        images: Tensor<4>,
+        inputs: I,
     ) -> Vec<TeacherOutput> {
-        let [n, ..] = images.dims();
+        let n = inputs.batch_size();
         assert_eq!(
             indices.len(),
             n,
-            "TeacherCache: {} indices for a batch of {n} images",
+            "TeacherCache: {} indices for a batch of {n} inputs",
             indices.len()
         );
-        let device = images.device();
-        if let Some(shapes) = &self.shapes
+        if let (Some(shapes), Some(device)) = (&self.shapes, &self.device)
             && indices.iter().all(|i| self.entries.contains_key(i))
         {
             self.hits += 1;
@@ -124,12 +128,13 @@ impl TeacherCache {
                             .collect()
                     };
                     let logits =
-                        Tensor::<2>::from_data(TensorData::new(tensor(0), shape(0)), &device);
+                        Tensor::<2>::from_data(TensorData::new(tensor(0), shape(0)), device);
                     let features = (1..shapes[k].len())
                         .map(|part| {
-                            Tensor::<4>::from_data(
+                            Feature::from_data(
+                                self.kinds[k][part - 1],
                                 TensorData::new(tensor(part), shape(part)),
-                                &device,
+                                device,
                             )
                         })
                         .collect();
@@ -138,11 +143,14 @@ impl TeacherCache {
                 .collect();
         }
         self.misses += 1;
-        let images = images.without_autodiff();
+        let inputs = inputs.without_autodiff();
         let outputs: Vec<TeacherOutput> = teachers
             .iter()
-            .map(|teacher| teacher.forward(images.clone()))
+            .map(|teacher| teacher.forward(inputs.clone()))
             .collect();
+        if let Some(first) = outputs.first() {
+            self.device = Some(first.logits.device());
+        }
         let shapes: Vec<Vec<Vec<usize>>> = outputs
             .iter()
             .map(|o| {
@@ -193,6 +201,10 @@ impl TeacherCache {
                 self.bytes += per_sample * 4;
             }
             self.shapes = Some(shapes);
+            self.kinds = outputs
+                .iter()
+                .map(|o| o.features.iter().map(Feature::kind).collect())
+                .collect();
         }
         outputs
     }

@@ -11,7 +11,7 @@ use crate::adapter::{FeatureAdapter, FeatureAdapterConfig};
 use crate::error::Error;
 use crate::loss::{DistillationLoss, DistillationLossConfig, DistillationLossOutput};
 use crate::selector::{Selection, TeacherSelector, TeacherSelectorConfig};
-use crate::teacher::{FeatureModel, Teacher, TeacherOutput};
+use crate::teacher::{DistillInput, Feature, FeatureModel, FeatureSpec, Teacher, TeacherOutput};
 
 /// Configuration of a [`Distiller`].
 #[derive(Config, Debug)]
@@ -37,22 +37,136 @@ pub struct DistillerConfig {
 
 impl DistillerConfig {
     /// Checks the student and teachers against each other and builds the distiller, with one
-    /// feature adapter per (teacher, feature map) pair, on `device` (normally an autodiff
-    /// device: `Device::default().autodiff()`).
+    /// feature adapter per (teacher, feature) pair, on `device` (normally an autodiff
+    /// device: `Device::default().autodiff()`). Every model must declare its features
+    /// ([`FeatureModel::feature_specs`], [`Teacher::feature_specs`]); otherwise use
+    /// [`DistillerConfig::init_with_probe`].
     ///
     /// # Errors
     /// - [`Error::NoTeachers`] for an empty teacher list;
     /// - [`Error::ClassCountMismatch`] / [`Error::StudentClassMismatch`] when class counts
     ///   differ;
+    /// - [`Error::FeatureSpecsUnknown`] when a model does not declare its features;
     /// - [`Error::FeatureCountMismatch`] when the student and a teacher expose a different
-    ///   number of feature maps;
+    ///   number of features, [`Error::FeatureKindMismatch`] when paired features are of
+    ///   different kinds;
     /// - [`Error::InvalidConfig`] for invalid selector, loss or adapter settings.
-    pub fn init<S: FeatureModel>(
+    pub fn init<S: FeatureModel<I>, I: DistillInput>(
         &self,
         student: S,
-        teachers: Vec<Arc<dyn Teacher>>,
+        teachers: Vec<Arc<dyn Teacher<I>>>,
         device: &Device,
-    ) -> crate::Result<Distiller<S>> {
+    ) -> crate::Result<Distiller<S, I>> {
+        let student_specs = student.feature_specs().ok_or(Error::FeatureSpecsUnknown {
+            model: "the student".into(),
+        })?;
+        let mut teacher_specs = Vec::with_capacity(teachers.len());
+        for (index, teacher) in teachers.iter().enumerate() {
+            teacher_specs.push(teacher.feature_specs().ok_or_else(|| {
+                Error::FeatureSpecsUnknown {
+                    model: format!("teacher {index} ({})", teacher.name()),
+                }
+            })?);
+        }
+        self.build(student, teachers, student_specs, teacher_specs, device)
+    }
+
+    /// Like [`DistillerConfig::init`], with every model's feature kinds and channel counts
+    /// read from its outputs on `probe`, one batch of inputs (a few samples suffice), as
+    /// mdistiller does; declared specs, where a model has them, must agree with what it
+    /// returns. The probe runs once, without autodiff.
+    ///
+    /// # Errors
+    /// As [`DistillerConfig::init`] (except [`Error::FeatureSpecsUnknown`]), plus
+    /// [`Error::ShapeMismatch`] when a model's declared specs disagree with its outputs on
+    /// the probe.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::Arc;
+    /// use burn::module::Module;
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use burn::tensor::{Device, Tensor};
+    /// use burn_distill::{DistillerConfig, FeatureModel, FrozenTeacher, ModelOutput, Teacher};
+    ///
+    /// // An MLP on tabular rows [N, 8] that exposes its hidden layer; it declares nothing.
+    /// #[derive(Module, Debug)]
+    /// struct Mlp { hidden: Linear, out: Linear }
+    /// impl FeatureModel<Tensor<2>> for Mlp {
+    ///     fn forward_features(&self, x: Tensor<2>) -> ModelOutput {
+    ///         let h = burn::tensor::activation::relu(self.hidden.forward(x));
+    ///         ModelOutput { logits: self.out.forward(h.clone()), features: vec![h.into()] }
+    ///     }
+    ///     fn num_classes(&self) -> usize { 3 }
+    /// }
+    /// let device = Device::default().autodiff();
+    /// let mlp = |width| Mlp {
+    ///     hidden: LinearConfig::new(8, width).init(&device),
+    ///     out: LinearConfig::new(width, 3).init(&device),
+    /// };
+    /// let teachers: Vec<Arc<dyn Teacher<Tensor<2>>>> =
+    ///     vec![Arc::new(FrozenTeacher::from_model("wide", mlp(64)))];
+    /// let probe = Tensor::<2>::zeros([2, 8], &device);
+    /// let distiller = DistillerConfig::new().init_with_probe(mlp(16), teachers, probe, &device).unwrap();
+    /// assert_eq!(distiller.adapters[0].channels(), [16, 64]);
+    /// ```
+    pub fn init_with_probe<S: FeatureModel<I>, I: DistillInput>(
+        &self,
+        student: S,
+        teachers: Vec<Arc<dyn Teacher<I>>>,
+        probe: I,
+        device: &Device,
+    ) -> crate::Result<Distiller<S, I>> {
+        if teachers.is_empty() {
+            return Err(Error::NoTeachers);
+        }
+        let probe = probe.without_autodiff();
+        let observed = |features: &[Feature]| -> Vec<FeatureSpec> {
+            features.iter().map(Feature::spec).collect()
+        };
+        let check = |model: String,
+                     declared: Option<Vec<FeatureSpec>>,
+                     found: Vec<FeatureSpec>|
+         -> crate::Result<Vec<FeatureSpec>> {
+            match declared {
+                Some(declared) if declared != found => Err(Error::ShapeMismatch {
+                    context: format!(
+                        "{model}: declared feature specs {declared:?} vs its outputs on the \
+                         probe batch {found:?} (channel counts)"
+                    ),
+                    expected: declared.iter().map(|s| s.channels).collect(),
+                    found: found.iter().map(|s| s.channels).collect(),
+                }),
+                _ => Ok(found),
+            }
+        };
+        // An inference-mode copy: no graph, and batch norm leaves its running statistics be.
+        let student_out = student.clone().valid().forward_features(probe.clone());
+        let student_specs = check(
+            "the student".into(),
+            student.feature_specs(),
+            observed(&student_out.features),
+        )?;
+        let mut teacher_specs = Vec::with_capacity(teachers.len());
+        for (index, teacher) in teachers.iter().enumerate() {
+            let out = teacher.forward(probe.clone());
+            teacher_specs.push(check(
+                format!("teacher {index} ({})", teacher.name()),
+                teacher.feature_specs(),
+                observed(&out.features),
+            )?);
+        }
+        self.build(student, teachers, student_specs, teacher_specs, device)
+    }
+
+    fn build<S: FeatureModel<I>, I: DistillInput>(
+        &self,
+        student: S,
+        teachers: Vec<Arc<dyn Teacher<I>>>,
+        student_specs: Vec<FeatureSpec>,
+        teacher_specs: Vec<Vec<FeatureSpec>>,
+        device: &Device,
+    ) -> crate::Result<Distiller<S, I>> {
         let first = teachers.first().ok_or(Error::NoTeachers)?;
         let classes = first.num_classes();
         for (index, teacher) in teachers.iter().enumerate().skip(1) {
@@ -72,21 +186,29 @@ impl DistillerConfig {
                 teachers: classes,
             });
         }
-        let student_channels = student.feature_channels();
         let mut adapters = Vec::new();
-        for (index, teacher) in teachers.iter().enumerate() {
-            let teacher_channels = teacher.feature_channels();
-            if teacher_channels.len() != student_channels.len() {
+        for (index, (teacher, specs)) in teachers.iter().zip(&teacher_specs).enumerate() {
+            if specs.len() != student_specs.len() {
                 return Err(Error::FeatureCountMismatch {
-                    student: student_channels.len(),
+                    student: student_specs.len(),
                     index,
                     name: teacher.name().to_string(),
-                    teacher: teacher_channels.len(),
+                    teacher: specs.len(),
                 });
             }
-            for (s, t) in student_channels.iter().zip(&teacher_channels) {
+            for (feature, (s, t)) in student_specs.iter().zip(specs).enumerate() {
+                if s.kind != t.kind {
+                    return Err(Error::FeatureKindMismatch {
+                        feature,
+                        index,
+                        name: teacher.name().to_string(),
+                        student: s.kind,
+                        teacher: t.kind,
+                    });
+                }
                 adapters.push(
-                    FeatureAdapterConfig::new([*s, *t])
+                    FeatureAdapterConfig::new([s.channels, t.channels])
+                        .with_kind(s.kind)
                         .with_relu(self.adapter_relu)
                         .with_deep(self.adapter_deep)
                         .init(device)?,
@@ -102,7 +224,8 @@ impl DistillerConfig {
                 teachers: teachers.into(),
                 selector,
                 loss,
-                student_channels,
+                student_specs,
+                teacher_specs,
                 check_every: self.check_every,
                 steps: Arc::new(AtomicUsize::new(0)),
             },
@@ -113,17 +236,18 @@ impl DistillerConfig {
 /// The frozen, non-trainable half of a [`Distiller`]: never visited by optimisers or
 /// recorders, so never saved in checkpoints.
 #[derive(Clone, Debug)]
-struct DistillerParts {
-    teachers: Arc<[Arc<dyn Teacher>]>,
+struct DistillerParts<I: DistillInput> {
+    teachers: Arc<[Arc<dyn Teacher<I>>]>,
     selector: TeacherSelector,
     loss: DistillationLoss,
-    student_channels: Vec<usize>,
+    student_specs: Vec<FeatureSpec>,
+    teacher_specs: Vec<Vec<FeatureSpec>>,
     check_every: usize,
     /// Steps run so far (shared by clones, so the count survives optimizer updates).
     steps: Arc<AtomicUsize>,
 }
 
-impl DistillerParts {
+impl<I: DistillInput> DistillerParts<I> {
     fn loss_classes(&self) -> usize {
         self.teachers[0].num_classes()
     }
@@ -134,15 +258,16 @@ fn non_finite<const D: usize>(x: Tensor<D>) -> Tensor<1> {
     x.is_finite().bool_not().any().float()
 }
 
-/// Multi-teacher distillation of a student [`FeatureModel`].
+/// Multi-teacher distillation of a student [`FeatureModel`] on inputs of type `I` (image
+/// batches `Tensor<4>` by default; any [`DistillInput`]).
 ///
 /// A Burn [`Module`] whose only parameters are the student's and the feature adapters': an
 /// optimiser updates exactly those, and a record (checkpoint) holds exactly those. The
 /// teachers, the [`TeacherSelector`] and the [`DistillationLoss`] ride along as constants.
 ///
 /// For each batch [`Distiller::forward`] runs every teacher once (without autodiff), the
-/// selector on the teachers' logits, the student, the adapters (one per teacher and feature
-/// map, index `k * F + f`) and the loss. With the `train` feature it also implements
+/// selector on the teachers' logits, the student, the adapters (one per teacher and
+/// feature, index `k * F + f`) and the loss. With the `train` feature it also implements
 /// burn-train's `TrainStep` and `InferenceStep`, so `SupervisedTraining` can train it.
 ///
 /// # Example
@@ -151,17 +276,17 @@ fn non_finite<const D: usize>(x: Tensor<D>) -> Tensor<1> {
 /// use burn::module::Module;
 /// use burn::nn::{Linear, LinearConfig};
 /// use burn::tensor::{Device, Int, Tensor};
-/// use burn_distill::{DistillerConfig, FeatureModel, FrozenTeacher, ModelOutput, Teacher};
+/// use burn_distill::{DistillerConfig, FeatureModel, FeatureSpec, FrozenTeacher, ModelOutput, Teacher};
 ///
 /// #[derive(Module, Debug)]
 /// struct Tiny { linear: Linear }
 /// impl FeatureModel for Tiny {
 ///     fn forward_features(&self, x: Tensor<4>) -> ModelOutput {
 ///         let features = x.clone(); // the input itself as a feature map, [N, 3, 2, 2]
-///         ModelOutput { logits: self.linear.forward(x.flatten(1, 3)), features: vec![features] }
+///         ModelOutput { logits: self.linear.forward(x.flatten(1, 3)), features: vec![features.into()] }
 ///     }
 ///     fn num_classes(&self) -> usize { 4 }
-///     fn feature_channels(&self) -> Vec<usize> { vec![3] }
+///     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> { Some(vec![FeatureSpec::map(3)]) }
 /// }
 ///
 /// let device = Device::default().autodiff();
@@ -180,26 +305,33 @@ fn non_finite<const D: usize>(x: Tensor<D>) -> Tensor<1> {
 /// # device.sync().unwrap();
 /// ```
 #[derive(Module, Debug)]
-pub struct Distiller<S> {
+pub struct Distiller<S, I: DistillInput = Tensor<4>> {
     /// The student being trained.
     pub student: S,
-    /// One adapter per (teacher, feature map), index `teacher * F + feature`.
+    /// One adapter per (teacher, feature), index `teacher * F + feature`.
     pub adapters: Vec<FeatureAdapter>,
     #[module(skip)]
-    parts: DistillerParts,
+    parts: DistillerParts<I>,
 }
 
-/// A labelled image batch.
+/// A labelled batch of inputs (images by default).
 ///
 /// # Shapes
-/// - `images`: `[N, channels, height, width]`
+/// - `inputs`: `N` samples (`[N, channels, height, width]` for images)
 /// - `labels`: `[N]`
 #[derive(Debug, Clone)]
-pub struct DistillBatch {
-    /// Input images.
-    pub images: Tensor<4>,
+pub struct DistillBatch<I = Tensor<4>> {
+    /// The inputs.
+    pub inputs: I,
     /// Class labels.
     pub labels: Tensor<1, Int>,
+}
+
+impl<I> DistillBatch<I> {
+    /// A batch of `inputs` with their `labels`.
+    pub fn new(inputs: I, labels: Tensor<1, Int>) -> Self {
+        Self { inputs, labels }
+    }
 }
 
 /// Everything one distillation step produces.
@@ -213,9 +345,9 @@ pub struct DistillOutput {
     pub student_logits: Tensor<2>,
 }
 
-impl<S: FeatureModel> Distiller<S> {
+impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// The frozen teachers.
-    pub fn teachers(&self) -> &[Arc<dyn Teacher>] {
+    pub fn teachers(&self) -> &[Arc<dyn Teacher<I>>] {
         &self.parts.teachers
     }
 
@@ -256,35 +388,36 @@ impl<S: FeatureModel> Distiller<S> {
         self.student
     }
 
-    /// Runs every teacher once on `images` (without autodiff).
-    pub fn teacher_outputs(&self, images: Tensor<4>) -> Vec<TeacherOutput> {
-        let images = images.without_autodiff();
+    /// Kind and channel count of each student feature, as checked at every step.
+    pub fn student_feature_specs(&self) -> &[FeatureSpec] {
+        &self.parts.student_specs
+    }
+
+    /// Runs every teacher once on `inputs` (without autodiff).
+    pub fn teacher_outputs(&self, inputs: I) -> Vec<TeacherOutput> {
+        let inputs = inputs.without_autodiff();
         self.parts
             .teachers
             .iter()
-            .map(|teacher| teacher.forward(images.clone()))
+            .map(|teacher| teacher.forward(inputs.clone()))
             .collect()
     }
 
     /// One distillation step: teachers, selector, student, adapters and loss.
     ///
     /// # Shapes
-    /// - `images`: `[N, channels, height, width]`
+    /// - `inputs`: `N` samples (`[N, channels, height, width]` for images)
     /// - `labels`: `[N]`, values in `0..C`
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] when the student's or a teacher's outputs do not agree in
-    /// batch size, class count, feature-map count or feature channels, or `labels` is not
-    /// `[N]`. On checked steps (the first, then every [`DistillerConfig::check_every`]):
+    /// batch size, class count, feature count, feature kind or feature channels, or
+    /// `labels` is not `[N]`. On checked steps (the first, then every [`DistillerConfig::check_every`]):
     /// [`Error::LabelOutOfRange`] and [`Error::NonFinite`] as in
     /// [`Distiller::check_batch`].
-    pub fn forward(
-        &self,
-        images: Tensor<4>,
-        labels: Tensor<1, Int>,
-    ) -> crate::Result<DistillOutput> {
-        let teacher_outputs = self.teacher_outputs(images.clone());
-        self.forward_with_teacher_outputs(images, labels, &teacher_outputs)
+    pub fn forward(&self, inputs: I, labels: Tensor<1, Int>) -> crate::Result<DistillOutput> {
+        let teacher_outputs = self.teacher_outputs(inputs.clone());
+        self.forward_with_teacher_outputs(inputs, labels, &teacher_outputs)
     }
 
     /// Like [`Distiller::forward`], with teacher outputs computed elsewhere (cached or
@@ -295,11 +428,11 @@ impl<S: FeatureModel> Distiller<S> {
     /// outputs is not the number of teachers.
     pub fn forward_with_teacher_outputs(
         &self,
-        images: Tensor<4>,
+        inputs: I,
         labels: Tensor<1, Int>,
         teacher_outputs: &[TeacherOutput],
     ) -> crate::Result<DistillOutput> {
-        let student_out = self.student.forward_features(images);
+        let student_out = self.student.forward_features(inputs);
         let [n, c] = student_out.logits.dims();
         self.check_outputs(n, c, &student_out.features, teacher_outputs, &labels)?;
         let step = self.parts.steps.fetch_add(1, Ordering::Relaxed);
@@ -313,8 +446,8 @@ impl<S: FeatureModel> Distiller<S> {
             .parts
             .selector
             .select(&teacher_logits, labels.clone())?;
-        let num_features = self.parts.student_channels.len();
-        let adapted: Vec<Vec<Tensor<4>>> = if self.parts.loss.config().feature_weight > 0.0 {
+        let num_features = self.parts.student_specs.len();
+        let adapted: Vec<Vec<Feature>> = if self.parts.loss.config().feature_weight > 0.0 {
             teacher_outputs
                 .iter()
                 .enumerate()
@@ -324,9 +457,8 @@ impl<S: FeatureModel> Distiller<S> {
                         .iter()
                         .enumerate()
                         .map(|(f, target)| {
-                            let [_, _, h, w] = target.dims();
                             self.adapters[k * num_features + f]
-                                .forward(student_out.features[f].clone(), [h, w])
+                                .adapt(student_out.features[f].clone(), target)
                         })
                         .collect()
                 })
@@ -403,9 +535,11 @@ impl<S: FeatureModel> Distiller<S> {
             let name = teacher.name();
             names.push(format!("teacher {k} ({name}) logits"));
             flags.push(non_finite(out.logits.clone().without_autodiff()));
-            for (f, map) in out.features.iter().enumerate() {
-                names.push(format!("teacher {k} ({name}) feature map {f}"));
-                flags.push(non_finite(map.clone().without_autodiff()));
+            for (f, feature) in out.features.iter().enumerate() {
+                names.push(format!("teacher {k} ({name}) feature {f}"));
+                flags.push(non_finite(
+                    feature.clone().without_autodiff().flatten_samples(),
+                ));
             }
         }
         let mut parts = vec![labels.clone().min().float(), labels.max().float()];
@@ -431,7 +565,7 @@ impl<S: FeatureModel> Distiller<S> {
         &self,
         n: usize,
         c: usize,
-        student_features: &[Tensor<4>],
+        student_features: &[Feature],
         teacher_outputs: &[TeacherOutput],
         labels: &Tensor<1, Int>,
     ) -> crate::Result<()> {
@@ -452,27 +586,42 @@ impl<S: FeatureModel> Distiller<S> {
                 vec![teacher_outputs.len()],
             );
         }
-        let channels = &self.parts.student_channels;
-        if student_features.len() != channels.len() {
-            return mismatch(
-                "number of student feature maps".into(),
-                vec![channels.len()],
-                vec![student_features.len()],
-            );
-        }
-        for (f, (map, expected)) in student_features.iter().zip(channels).enumerate() {
-            let dims = map.dims();
-            if dims[0] != n || dims[1] != *expected {
+        let check_features = |who: String,
+                              features: &[Feature],
+                              specs: &[FeatureSpec]|
+         -> crate::Result<()> {
+            if features.len() != specs.len() {
                 return mismatch(
-                    format!("student feature map {f} [N, channels, ..]"),
-                    vec![n, *expected],
-                    dims[..2].to_vec(),
+                    format!("number of features of {who}"),
+                    vec![specs.len()],
+                    vec![features.len()],
                 );
             }
-        }
-        for (k, (out, teacher)) in teacher_outputs
+            for (f, (feature, spec)) in features.iter().zip(specs).enumerate() {
+                let found = feature.spec();
+                if feature.batch_size() != n || found != *spec {
+                    return mismatch(
+                        format!(
+                            "{who} feature {f}: expected a {spec} for {n} samples, got a {found} \
+                             of shape {:?} ([N, channels])",
+                            feature.dims()
+                        ),
+                        vec![n, spec.channels],
+                        vec![feature.batch_size(), found.channels],
+                    );
+                }
+            }
+            Ok(())
+        };
+        check_features(
+            "the student".into(),
+            student_features,
+            &self.parts.student_specs,
+        )?;
+        for (k, ((out, teacher), specs)) in teacher_outputs
             .iter()
             .zip(self.parts.teachers.iter())
+            .zip(&self.parts.teacher_specs)
             .enumerate()
         {
             let name = teacher.name();
@@ -483,24 +632,7 @@ impl<S: FeatureModel> Distiller<S> {
                     out.logits.dims().to_vec(),
                 );
             }
-            if out.features.len() != channels.len() {
-                return mismatch(
-                    format!("number of feature maps of teacher {k} ({name})"),
-                    vec![channels.len()],
-                    vec![out.features.len()],
-                );
-            }
-            for (f, map) in out.features.iter().enumerate() {
-                let dims = map.dims();
-                let expected = self.adapters[k * channels.len() + f].channels()[1];
-                if dims[0] != n || dims[1] != expected {
-                    return mismatch(
-                        format!("teacher {k} ({name}) feature map {f} [N, channels, ..]"),
-                        vec![n, expected],
-                        dims[..2].to_vec(),
-                    );
-                }
-            }
+            check_features(format!("teacher {k} ({name})"), &out.features, specs)?;
         }
         Ok(())
     }

@@ -35,6 +35,7 @@ use std::path::PathBuf;
 /// | An IDX file with a wrong magic number, wrong size or truncated | [`crate::data::parse_idx_images`], [`crate::data::parse_idx_labels`] | [`Error::InvalidFormat`] naming the file |
 /// | Labels out of range in a CIFAR or IDX file | the same parsers | [`Error::CorruptRecord`] naming the file and record |
 /// | A CIFAR PNG folder with a corrupt PNG, an image that is not 32x32, or the wrong number of class folders | [`crate::data::load_cifar_image_folder`] | [`Error::InvalidFormat`] naming the file or folder |
+/// | A failed download (offline, HTTP error, short transfer, wrong MD5) | [`crate::download::download`], [`crate::download::fetch_cifar`] (feature `download`) | [`Error::Download`] naming the URL, the cause and where to put the file by hand |
 /// | Missing data files | [`crate::data::load_cifar`], [`crate::data::load_cifar_image_folder`], [`crate::data::load_fashion_mnist`] | [`Error::MissingData`] saying where to get them |
 /// | A checkpoint of another architecture, a weights file with missing keys or wrong shapes, or not a weights file | [`crate::files::load_weights`] | [`Error::Weights`] naming the file and parameters |
 /// | An output path that cannot be written | [`crate::files::save_weights`] | [`Error::Io`] naming the path; an earlier file there is left intact |
@@ -87,7 +88,7 @@ pub enum Error {
 
     /// Student and a teacher expose a different number of feature maps.
     #[error(
-        "feature-count mismatch: the student gives {student} feature maps but teacher {index} \
+        "feature-count mismatch: the student gives {student} features but teacher {index} \
          ({name}) gives {teacher}"
     )]
     FeatureCountMismatch {
@@ -99,6 +100,37 @@ pub enum Error {
         name: String,
         /// Number of feature maps that teacher exposes.
         teacher: usize,
+    },
+
+    /// A student feature and the teacher feature it is paired with are of different kinds
+    /// (a vector against a map, ...): no adapter maps one onto the other.
+    #[error(
+        "feature kinds cannot be paired: student feature {feature} is a {student} but feature \
+         {feature} of teacher {index} ({name}) is a {teacher}; expose features of the same kind \
+         at the same position"
+    )]
+    FeatureKindMismatch {
+        /// Position of the feature in the models' feature lists.
+        feature: usize,
+        /// Index of the teacher.
+        index: usize,
+        /// Name of the teacher.
+        name: String,
+        /// Kind of the student's feature.
+        student: crate::FeatureKind,
+        /// Kind of the teacher's feature.
+        teacher: crate::FeatureKind,
+    },
+
+    /// A model does not declare its features' kinds and channel counts, and no probe batch
+    /// was given to read them from.
+    #[error(
+        "{model} does not declare its feature specs: return them from feature_specs(), or \
+         build the distiller with DistillerConfig::init_with_probe to read them from a batch"
+    )]
+    FeatureSpecsUnknown {
+        /// `student` or `teacher K (name)`.
+        model: String,
     },
 
     /// A configuration value is out of its valid range.
@@ -163,6 +195,21 @@ pub enum Error {
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+
+    /// A download failed: no connection, an HTTP error, a short transfer or a wrong
+    /// checksum. Nothing half-written is left where data is looked for.
+    #[error(
+        "download of {url} failed: {cause}. Check the connection, or download the file by hand \
+         and put it at {dest}"
+    )]
+    Download {
+        /// The address.
+        url: String,
+        /// What went wrong.
+        cause: String,
+        /// Where the file was to be saved (and where to put it by hand).
+        dest: PathBuf,
     },
 
     /// A data file is missing.

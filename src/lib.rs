@@ -8,18 +8,24 @@
 //!
 //! ## Crate map
 //! - [`Teacher`], [`FrozenTeacher`], [`FeatureModel`], [`ModelOutput`]: models that give
-//!   logits and feature maps; teachers are frozen (no autodiff, never updated or saved).
+//!   logits and features; teachers are frozen (no autodiff, never updated or saved). Inputs
+//!   are any [`DistillInput`] (image batches by default, token ids, sequences, rows);
+//!   features are [`Feature`]s: vectors `[N, D]`, sequences `[N, L, D]` or maps
+//!   `[N, C, H, W]`, described by a [`FeatureSpec`].
 //! - [`TeacherSelectorConfig`] / [`TeacherSelector`] / [`Selection`]: per-teacher
 //!   cross-entropy, screening ([`ScreeningRule`]) and weights ([`Weighting`]).
-//! - [`FeatureAdapterConfig`] / [`FeatureAdapter`]: student map → teacher map.
-//! - [`kd_loss`], [`dkd_loss`], [`feature_loss`], [`DistillationLossConfig`] /
+//! - [`FeatureAdapterConfig`] / [`FeatureAdapter`]: student feature → teacher feature
+//!   (1x1 convolution for maps, linear for vectors and sequences; [`align_length`] and
+//!   [`bilinear_resize`] align sizes).
+//! - [`kd_loss`], [`dkd_loss`], [`feature_loss`], [`log1p`], [`DistillationLossConfig`] /
 //!   [`DistillationLoss`]: the losses.
 //! - [`DistillerConfig`] / [`Distiller`]: all of the above in one step, a Burn module whose
 //!   only parameters are the student's and the adapters'.
 //! - [`TeacherCache`]: teacher outputs cached per sample for un-augmented data.
 //! - [`prescreen`] / [`Prescreen`]: drop weak teachers once, before training.
 //! - [`models`]: CIFAR VGG8/VGG13, ResNet8x4/ResNet32x4 and a small CNN.
-//! - [`data`]: CIFAR-10/100 in the official binary format, with augmentation.
+//! - [`data`]: CIFAR-10/100 in the official binary format, with augmentation;
+//!   `download` (feature `download`) fetches and verifies the archives.
 //! - [`files`]: strict config files; weights in Burn, SafeTensors and PyTorch formats.
 //! - [`Error`] / [`Result`].
 //!
@@ -30,6 +36,8 @@
 //! - `cpu-parallel` (default): SIMD kernels and rayon threads in the CPU backends
 //!   (`RAYON_NUM_THREADS` sets the thread count). Without it they run on one core.
 //! - `wgpu`: GPU through wgpu (Vulkan, Metal, DirectX), `Device::wgpu(..)`.
+//! - `download`: the `download` module: verified downloads of the CIFAR archives (ureq with rustls,
+//!   MD5, tar); the default build has no HTTP client.
 //! - `train`: burn-train integration: `TrainStep` / `InferenceStep` for [`Distiller`] and
 //!   metrics for each loss part.
 //!
@@ -65,6 +73,8 @@ mod adapter;
 mod cache;
 pub mod data;
 mod distiller;
+#[cfg(feature = "download")]
+pub mod download;
 mod error;
 pub mod files;
 mod loss;
@@ -75,20 +85,23 @@ mod teacher;
 #[cfg(feature = "train")]
 pub mod train;
 
-pub use adapter::{FeatureAdapter, FeatureAdapterConfig, bilinear_resize};
+pub use adapter::{FeatureAdapter, FeatureAdapterConfig, align_length, bilinear_resize};
 pub use cache::TeacherCache;
 pub use distiller::{DistillBatch, DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};
 pub use loss::{
     DistillationLoss, DistillationLossConfig, DistillationLossOutput, FeatureNorm, SoftLoss,
     dkd_loss, dkd_loss_per_sample, feature_loss, feature_loss_normalized_per_sample,
-    feature_loss_per_sample, kd_loss, kd_loss_per_sample,
+    feature_loss_per_sample, kd_loss, kd_loss_per_sample, log1p,
 };
 pub use prescreen::{Prescreen, prescreen};
 pub use selector::{
     Granularity, ScreeningRule, Selection, TeacherSelector, TeacherSelectorConfig, Weighting,
 };
-pub use teacher::{FeatureModel, FrozenTeacher, ModelOutput, Teacher, TeacherOutput};
+pub use teacher::{
+    DistillInput, Feature, FeatureKind, FeatureModel, FeatureSpec, FrozenTeacher, ModelOutput,
+    Teacher, TeacherOutput,
+};
 
 /// The README's usage example, compiled and run as a doctest.
 #[cfg(doctest)]

@@ -2,18 +2,26 @@
 
 use burn::config::Config;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{check_non_negative, check_positive};
 use crate::selector::cross_entropy_per_sample;
-use crate::teacher::TeacherOutput;
+use crate::teacher::{Feature, TeacherOutput};
 
 /// Per-sample KD loss, `T² · KL(softmax(z_t/T) ‖ softmax(z_s/T))`, `[N]`.
 ///
 /// Hinton, Vinyals & Dean, 2015, "Distilling the Knowledge in a Neural Network". The `T²`
-/// factor keeps gradient magnitudes comparable across temperatures. Computed from
-/// log-softmax, so it stays finite for large logits.
+/// factor keeps gradient magnitudes comparable across temperatures.
+///
+/// Computed without cancellation, so it is never negative and keeps its relative accuracy
+/// when the student is close to its teacher (a KL of `1e-9` comes out right, not as
+/// rounding noise of `1e-5`), for logits up to `±1e4` and temperatures `0.5`–`20`, on every
+/// device: with `δ = (z_t - z_s) / T` and `d = δ - E_p[δ]`,
+/// `KL = log Σ_j p_j e^{-d_j} = log1p(Σ_j p_j g(d_j))`, `g(d) = e^{-d} - 1 + d >= 0`, with
+/// `g` from its Taylor series where `|d| <= 1` and [`log1p`] accurate on every backend.
+/// Rows whose KL is above about 50 (where the exponentials could overflow and cancellation
+/// does not matter) use the direct sum `Σ p (log p - log q)`.
 ///
 /// # Shapes
 /// `student_logits`, `teacher_logits`: `[N, C]` → `[N]`.
@@ -26,24 +34,92 @@ pub fn kd_loss_per_sample(
     temperature: f64,
 ) -> Tensor<1> {
     assert_same_dims("kd_loss", &student_logits.dims(), &teacher_logits.dims());
-    let [n, c] = student_logits.dims();
+    let [n, _] = student_logits.dims();
     let delta = (teacher_logits.clone() - student_logits.clone()).div_scalar(temperature);
     let log_student = log_softmax(student_logits.div_scalar(temperature), 1);
     let log_teacher = log_softmax(teacher_logits.div_scalar(temperature), 1);
-    let p = log_teacher.clone().exp();
-    let direct = (p.clone() * (log_teacher - log_student)).sum_dim(1);
-
-    // Near-identical distributions (high temperature, a student close to its teacher) make
-    // the direct sum a difference of O(1) terms with an O(1e-4) result: f32 keeps only 3
-    // or 4 digits. There KL is computed without cancellation: with d = δ - E_p[δ] and
-    // δ = (z_t - z_s) / T, KL = log Σ p e^{-d} = log1p(Σ p g(d)), g(d) = e^{-d} - 1 + d >= 0
-    // (E_p[d] = 0), g from its Taylor series. Used where every |d| <= 1.
-    let centred = delta.clone() - (p.clone() * delta).sum_dim(1).expand([n, c]);
-    let small = centred.clone().abs().max_dim(1).lower_equal_elem(1.0);
-    let d = centred.clamp(-1.0, 1.0);
-    let accurate = (p * taylor_g(d)).sum_dim(1).log1p();
-    let kl = direct.mask_where(small, accurate);
+    let kl = kl_divergence_rows(log_teacher, log_student, delta);
     kl.mul_scalar(temperature * temperature).reshape([n])
+}
+
+/// Largest exponent the cancellation-free KL form evaluates; rows that would need more
+/// have `KL >= KL_DIRECT_ABOVE` and use the direct sum.
+const KL_DIRECT_ABOVE: f64 = 50.0;
+
+/// `KL(p ‖ q)` of each row, `[N, 1]`, from `log p`, `log q` and `δ`, where
+/// `δ_j = log p_j - log q_j + c` for any per-row constant `c` (e.g. a difference of scaled
+/// logits, which is exact where `log p - log q` is rounded).
+///
+/// With `d = δ - E_p[δ]` (so `E_p[d] = 0` and `c` cancels), `Σ_j p_j e^{-d_j} = e^{KL}`,
+/// hence `KL = log1p(Σ_j p_j g(d_j))` with `g(d) = e^{-d} - 1 + d >= 0`: a sum of
+/// non-negative terms, free of the cancellation in `Σ p (log p - log q)`. Rows where some
+/// `log p_j - d_j > 50` (then `KL > 50 - log C`) take the direct sum.
+///
+/// Classes with `log p = -∞`-like values (`-1e30`, masked classes) contribute nothing.
+fn kl_divergence_rows(log_p: Tensor<2>, log_q: Tensor<2>, delta: Tensor<2>) -> Tensor<2> {
+    let (accurate, usable) = kl_from_log_ratio(log_p.clone(), delta);
+    let p = log_p.clone().exp();
+    let direct = (p * (log_p - log_q)).sum_dim(1);
+    direct.mask_where(usable, accurate)
+}
+
+/// The cancellation-free part of [`kl_divergence_rows`]: `log Σ_j p_j e^{-d_j}` with
+/// `d = δ - E_p[δ]`, `[N, 1]`, and the rows where it was evaluated without clamping.
+fn kl_from_log_ratio(log_p: Tensor<2>, delta: Tensor<2>) -> (Tensor<2>, Tensor<2, Bool>) {
+    let [n, c] = delta.dims();
+    let p = log_p.clone().exp();
+    let d = delta.clone() - (p.clone() * delta).sum_dim(1).expand([n, c]);
+    // p e^{-d} = exp(log p - d): its largest exponent decides whether the form is usable.
+    let exponent = log_p - d.clone();
+    let usable = exponent
+        .clone()
+        .max_dim(1)
+        .lower_equal_elem(KL_DIRECT_ABOVE);
+    // p g(d) = p e^{-d} - p + p d for |d| > 1 (no cancellation there: g(d) >= e^{-1}),
+    // p · Taylor(g)(d) for |d| <= 1.
+    let near = d.clone().abs().lower_equal_elem(1.0);
+    let far = exponent.clamp_max(KL_DIRECT_ABOVE).exp() - p.clone() + p.clone() * d.clone();
+    let close = p * taylor_g(d.clamp(-1.0, 1.0));
+    let terms = far.mask_where(near, close);
+    (log1p(terms.sum_dim(1)), usable)
+}
+
+/// `log(1 + x)`, accurate to a few units in the last place on every device.
+///
+/// Burn's `Tensor::log1p` is exact on the CPU backends, but on wgpu (cubecl 0.11) it is
+/// computed as `ln(1 + x)`, which rounds `1 + x` first and so loses every digit of `x`
+/// below float epsilon (`log1p(1e-8)` comes out as 0). This function uses the alternating
+/// series `x - x²/2 + x³/3 - …` (9 terms, truncation below `1e-9` relative) where
+/// `|x| < 0.1`, and `ln(1 + x)` elsewhere (there the rounding of `1 + x` costs at most
+/// `6e-7` relative).
+///
+/// # Shapes
+/// Any; element-wise.
+///
+/// # Example
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use burn_distill::log1p;
+///
+/// let device = Device::default();
+/// let x = Tensor::<1>::from_floats([1e-9, 0.05, 1.0], &device);
+/// let y: Vec<f32> = log1p(x).into_data().to_vec().unwrap();
+/// assert!((y[0] - 1e-9).abs() < 1e-15);
+/// assert!((y[1] - 0.048790164).abs() < 1e-8);
+/// assert!((y[2] - std::f32::consts::LN_2).abs() < 1e-7);
+/// ```
+pub fn log1p<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    const SERIES_BELOW: f64 = 0.1;
+    const TERMS: usize = 9;
+    let small = x.clone().abs().lower_elem(SERIES_BELOW);
+    let u = x.clone().clamp(-SERIES_BELOW, SERIES_BELOW);
+    // x (1 - x (1/2 - x (1/3 - … x/9))), by Horner's rule.
+    let mut h = u.zeros_like().add_scalar(1.0 / TERMS as f64);
+    for k in (1..TERMS).rev() {
+        h = h.mul(u.clone()).neg().add_scalar(1.0 / k as f64);
+    }
+    let series = u * h;
+    x.add_scalar(1.0).log().mask_where(small, series)
 }
 
 /// `g(d) = e^{-d} - 1 + d = d² Σ_{k>=2} (-d)^{k-2} / k!` for `|d| <= 1`, by Horner's rule
@@ -85,24 +161,25 @@ pub fn kd_loss(
     kd_loss_per_sample(student_logits, teacher_logits, temperature).mean()
 }
 
-/// Per-sample feature loss, `mean_{c,h,w} (adapted - teacher)²`, `[N]` (FitNets, Romero
-/// et al., 2015).
+/// Per-sample feature loss, the mean over every non-batch element of
+/// `(adapted - teacher)²`, `[N]` (FitNets, Romero et al., 2015): `mean_{c,h,w}` for maps,
+/// `mean_{l,d}` for sequences (TinyBERT's hidden-state MSE), `mean_d` for vectors.
 ///
 /// # Shapes
-/// `adapted_student`, `teacher_feature`: `[N, C, H, W]` → `[N]`.
+/// `adapted_student`, `teacher_feature`: `[N, ...]` of the same shape (any rank) → `[N]`.
 ///
 /// # Panics
 /// When the two shapes differ; the message names both.
-pub fn feature_loss_per_sample(
-    adapted_student: Tensor<4>,
-    teacher_feature: Tensor<4>,
+pub fn feature_loss_per_sample<const D: usize>(
+    adapted_student: Tensor<D>,
+    teacher_feature: Tensor<D>,
 ) -> Tensor<1> {
     assert_same_dims(
         "feature_loss",
         &adapted_student.dims(),
         &teacher_feature.dims(),
     );
-    let [n, _, _, _] = adapted_student.dims();
+    let n = adapted_student.dims()[0];
     (adapted_student - teacher_feature)
         .square()
         .reshape([n as i64, -1])
@@ -110,14 +187,14 @@ pub fn feature_loss_per_sample(
         .reshape([n])
 }
 
-/// Per-sample feature MSE divided by the teacher map's mean square, `[N]`:
-/// `mean_{c,h,w} (a - f)² / (mean_{c,h,w} f² + 1e-6)` — the relative error of the adapted
-/// student map. It does not change when the teacher's features are scaled, so one
+/// Per-sample feature MSE divided by the teacher feature's mean square, `[N]`:
+/// `mean (a - f)² / (mean f² + 1e-6)` over the non-batch elements — the relative error of
+/// the adapted student feature. It does not change when the teacher's features are scaled, so one
 /// `feature_weight` means the same for every teacher architecture and depth; a student that
 /// outputs zeros scores 1. See [`FeatureNorm::TeacherMeanSquare`].
 ///
 /// # Shapes
-/// `adapted_student`, `teacher_feature`: `[N, C, H, W]` → `[N]`.
+/// `adapted_student`, `teacher_feature`: `[N, ...]` of the same shape (any rank) → `[N]`.
 ///
 /// # Panics
 /// When the two shapes differ; the message names both.
@@ -133,11 +210,11 @@ pub fn feature_loss_per_sample(
 /// let loss: f32 = feature_loss_normalized_per_sample(student, teacher).into_scalar();
 /// assert!((loss - 1.0).abs() < 1e-5); // 100 / (100 + 1e-6)
 /// ```
-pub fn feature_loss_normalized_per_sample(
-    adapted_student: Tensor<4>,
-    teacher_feature: Tensor<4>,
+pub fn feature_loss_normalized_per_sample<const D: usize>(
+    adapted_student: Tensor<D>,
+    teacher_feature: Tensor<D>,
 ) -> Tensor<1> {
-    let [n, _, _, _] = teacher_feature.dims();
+    let n = teacher_feature.dims()[0];
     let scale = teacher_feature
         .clone()
         .square()
@@ -152,7 +229,10 @@ pub fn feature_loss_normalized_per_sample(
 ///
 /// # Panics
 /// When the two shapes differ.
-pub fn feature_loss(adapted_student: Tensor<4>, teacher_feature: Tensor<4>) -> Tensor<1> {
+pub fn feature_loss<const D: usize>(
+    adapted_student: Tensor<D>,
+    teacher_feature: Tensor<D>,
+) -> Tensor<1> {
     feature_loss_per_sample(adapted_student, teacher_feature).mean()
 }
 
@@ -162,6 +242,12 @@ pub fn feature_loss(adapted_student: Tensor<4>, teacher_feature: Tensor<4>) -> T
 /// between teacher and student binary distributions `[p_target, 1 - p_target]` and NCKD the
 /// KL divergence between their distributions over the non-target classes, all at
 /// temperature `T`. The paper uses `target_weight = 1`, `non_target_weight = 8` on CIFAR-100.
+///
+/// Both KL terms are computed without cancellation, as in [`kd_loss_per_sample`]: never
+/// negative, and accurate to `1e-5` relative for near-identical student and teacher, logits
+/// up to `±1e4` and `T` in `0.5`–`20`. The binary distributions' `log(1 - p_target)` is
+/// computed from the non-target classes' sum (not as `1 - p_target`), and the difference of
+/// the two models' non-target log-sum-exps from their logit difference.
 ///
 /// # Shapes
 /// `student_logits`, `teacher_logits`: `[N, C]` with `C >= 2`; `labels`: `[N]` → `[N]`.
@@ -179,28 +265,75 @@ pub fn dkd_loss_per_sample(
     assert_same_dims("dkd_loss", &student_logits.dims(), &teacher_logits.dims());
     let [n, c] = student_logits.dims();
     assert_same_dims("dkd_loss labels", &[n], &labels.dims());
-    let target_mask = labels.one_hot::<2>(c).equal_elem(1);
-    let parts = |logits: Tensor<2>| {
-        let scaled = logits.div_scalar(temperature);
-        let log_all = log_softmax(scaled.clone(), 1);
-        // Non-target classes only: the target logit is pushed to a huge negative value.
-        let log_non_target = log_softmax(scaled.clone().mask_fill(target_mask.clone(), -1e30), 1);
-        let log_target = (log_all.clone() * target_mask.clone().float()).sum_dim(1);
-        // log(1 - p_target) = logsumexp(non-target) - logsumexp(all).
-        let log_rest =
-            log_sum_exp(scaled.clone().mask_fill(target_mask.clone(), -1e30)) - log_sum_exp(scaled);
-        (log_target, log_rest, log_non_target)
-    };
-    let (s_target, s_rest, s_non_target) = parts(student_logits);
-    let (t_target, t_rest, t_non_target) = parts(teacher_logits);
-    let tckd =
-        t_target.clone().exp() * (t_target - s_target) + t_rest.clone().exp() * (t_rest - s_rest);
-    let nckd = (t_non_target.clone().exp() * (t_non_target - s_non_target))
-        .mask_fill(target_mask, 0.0)
-        .sum_dim(1);
+    let target = labels.one_hot::<2>(c).equal_elem(1);
+    let target_float = target.clone().float();
+    let delta = (teacher_logits.clone() - student_logits.clone()).div_scalar(temperature);
+    let teacher = DkdParts::new(teacher_logits.div_scalar(temperature), target.clone());
+    let student = DkdParts::new(student_logits.div_scalar(temperature), target.clone());
+
+    // NCKD: KL over the non-target classes (the target class has log p = -1e30: no share).
+    let nckd = kl_divergence_rows(
+        teacher.log_non_target.clone(),
+        student.log_non_target.clone(),
+        delta.clone().mask_fill(target.clone(), 0.0),
+    );
+
+    // TCKD: KL of [p_target, 1 - p_target]. Its log ratio, up to a per-row constant, is
+    // [δ_target, LSE_nt(z_t/T) - LSE_nt(z_s/T)]; the second is E_q̂[δ] + log Σ q̂ e^{δ - E_q̂[δ]}
+    // over the student's non-target distribution q̂, computed like a KL (d = E_q̂[δ] - δ).
+    let delta_target = (delta.clone() * target_float).sum_dim(1);
+    let student_non_target = student.log_non_target.clone().exp();
+    let mean_delta = (student_non_target * delta.clone()).sum_dim(1);
+    let (log_moment, usable) = kl_from_log_ratio(
+        student.log_non_target.clone(),
+        delta.neg().mask_fill(target, 0.0),
+    );
+    let direct_rest = teacher.log_sum_exp_non_target.clone() - student.log_sum_exp_non_target;
+    let delta_rest = direct_rest.mask_where(usable, mean_delta + log_moment);
+    let tckd = kl_divergence_rows(
+        Tensor::cat(vec![teacher.log_target, teacher.log_rest], 1),
+        Tensor::cat(vec![student.log_target, student.log_rest], 1),
+        Tensor::cat(vec![delta_target, delta_rest], 1),
+    );
+
     (tckd.mul_scalar(target_weight) + nckd.mul_scalar(non_target_weight))
         .mul_scalar(temperature * temperature)
         .reshape([n])
+}
+
+/// What DKD needs of one model's scaled logits `x = z / T`, every log-probability computed
+/// relative to the row maximum (no difference of large log-sum-exps).
+struct DkdParts {
+    /// `log p_target`, `[N, 1]`.
+    log_target: Tensor<2>,
+    /// `log (1 - p_target) = LSE_{j≠y}(x_j - M) - log Σ_j e^{x_j - M}`, `[N, 1]`.
+    log_rest: Tensor<2>,
+    /// Log-softmax over the non-target classes, `-1e30` at the target, `[N, C]`.
+    log_non_target: Tensor<2>,
+    /// `LSE_{j≠y} x_j`, `[N, 1]` (fallback for rows with a large KL).
+    log_sum_exp_non_target: Tensor<2>,
+}
+
+impl DkdParts {
+    fn new(scaled: Tensor<2>, target: Tensor<2, Bool>) -> Self {
+        let [n, c] = scaled.dims();
+        let max = scaled.clone().max_dim(1);
+        let shifted = scaled.clone() - max.clone().expand([n, c]);
+        let log_sum_all = shifted.clone().exp().sum_dim(1).log();
+        // log Σ_{j≠y} e^{x_j - M} by its own log-sum-exp: finite even when every non-target
+        // share underflows (a confident model), and exact to rounding near 0.
+        let log_sum_non_target = log_sum_exp(shifted.clone().mask_fill(target.clone(), -1e30));
+        let log_all = shifted - log_sum_all.clone().expand([n, c]);
+        let log_target = (log_all * target.clone().float()).sum_dim(1);
+        let log_rest = log_sum_non_target - log_sum_all;
+        let masked = scaled.mask_fill(target, -1e30);
+        Self {
+            log_target,
+            log_rest,
+            log_non_target: log_softmax(masked.clone(), 1),
+            log_sum_exp_non_target: log_sum_exp(masked),
+        }
+    }
 }
 
 /// Batch-mean decoupled KD loss, `[1]`. See [`dkd_loss_per_sample`].
@@ -325,9 +458,10 @@ impl DistillationLossConfig {
 /// `L = hard_weight · CE(z_s, y) + soft_weight · L_soft + feature_weight · L_feat`, with
 /// - `L_soft = mean_i sum_k w[i, k] · soft(z_s[i], z_k[i])` (soft = KD or DKD, both
 ///   including `T²`),
-/// - `L_feat = mean_i sum_k w[i, k] · sum_f mean_{c,h,w} (A_kf(f_s)[i] - f_kf[i])²`, summed
-///   over the feature maps `f` the models expose (each term divided by
-///   `mean_{c,h,w} f_kf[i]² + 1e-6` with [`FeatureNorm::TeacherMeanSquare`]).
+/// - `L_feat = mean_i sum_k w[i, k] · sum_f mean (A_kf(f_s)[i] - f_kf[i])²`, summed
+///   over the features `f` the models expose, the inner mean over each feature's elements
+///   (channels and positions; each term divided by `mean f_kf[i]² + 1e-6` with
+///   [`FeatureNorm::TeacherMeanSquare`]).
 ///
 /// A term whose weight is 0 is not computed at all (and reported as 0).
 #[derive(Debug, Clone)]
@@ -361,9 +495,9 @@ impl DistillationLoss {
     ///
     /// # Shapes
     /// - `student_logits`: `[N, C]`; `labels`: `[N]`
-    /// - `teacher_outputs`: `K` outputs with logits `[N, C]` and `F` feature maps each
-    /// - `adapted_features`: `K` lists of `F` student maps already adapted to the matching
-    ///   teacher map's shape (ignored when `feature_weight` is 0)
+    /// - `teacher_outputs`: `K` outputs with logits `[N, C]` and `F` features each
+    /// - `adapted_features`: `K` lists of `F` student features already adapted to the
+    ///   matching teacher feature's kind and shape (ignored when `feature_weight` is 0)
     /// - `weights`: `[N, K]` (a [`crate::Selection`]'s weights)
     ///
     /// # Panics
@@ -373,7 +507,7 @@ impl DistillationLoss {
         student_logits: Tensor<2>,
         labels: Tensor<1, Int>,
         teacher_outputs: &[TeacherOutput],
-        adapted_features: &[Vec<Tensor<4>>],
+        adapted_features: &[Vec<Feature>],
         weights: Tensor<2>,
     ) -> DistillationLossOutput {
         let [n, _] = student_logits.dims();
@@ -437,10 +571,18 @@ impl DistillationLoss {
                     );
                     let mut total: Option<Tensor<1>> = None;
                     for (a, f) in adapted.iter().zip(&t.features) {
+                        assert_eq!(
+                            a.kind(),
+                            f.kind(),
+                            "DistillationLoss: an adapted {} feature for a teacher {} feature",
+                            a.kind(),
+                            f.kind()
+                        );
+                        let (a, f) = (a.clone().flatten_samples(), f.clone().flatten_samples());
                         let loss = match c.feature_norm {
-                            FeatureNorm::None => feature_loss_per_sample(a.clone(), f.clone()),
+                            FeatureNorm::None => feature_loss_per_sample(a, f),
                             FeatureNorm::TeacherMeanSquare => {
-                                feature_loss_normalized_per_sample(a.clone(), f.clone())
+                                feature_loss_normalized_per_sample(a, f)
                             }
                         };
                         total = Some(match total {

@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::error::Error;
 use crate::selector::{ScreeningRule, cross_entropy_per_sample};
-use crate::teacher::Teacher;
+use crate::teacher::{DistillInput, Teacher};
 
 /// What [`prescreen`] measured and decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,12 +25,15 @@ pub struct Prescreen {
 
 impl Prescreen {
     /// The kept teachers out of `teachers` (the list given to [`prescreen`]).
-    pub fn keep(&self, teachers: &[Arc<dyn Teacher>]) -> Vec<Arc<dyn Teacher>> {
+    pub fn keep<I: DistillInput>(
+        &self,
+        teachers: &[Arc<dyn Teacher<I>>],
+    ) -> Vec<Arc<dyn Teacher<I>>> {
         self.kept.iter().map(|&i| teachers[i].clone()).collect()
     }
 }
 
-/// Runs every teacher on `batches` (images `[N, channels, H, W]`, labels `[N]`), measures
+/// Runs every teacher on `batches` (inputs of `N` samples, labels `[N]`), measures
 /// each one's mean cross-entropy and accuracy, and applies `rule` to the teachers as a
 /// whole: [`ScreeningRule::BelowMean`] keeps teachers whose mean cross-entropy is at most
 /// the mean over teachers (relative tolerance `1e-6`), [`ScreeningRule::TopK`] the `k`
@@ -67,9 +70,9 @@ impl Prescreen {
 /// assert_eq!(result.kept.len(), 2);
 /// let kept = result.keep(&teachers);
 /// ```
-pub fn prescreen(
-    teachers: &[Arc<dyn Teacher>],
-    batches: impl IntoIterator<Item = (Tensor<4>, Tensor<1, Int>)>,
+pub fn prescreen<I: DistillInput>(
+    teachers: &[Arc<dyn Teacher<I>>],
+    batches: impl IntoIterator<Item = (I, Tensor<1, Int>)>,
     rule: &ScreeningRule,
 ) -> crate::Result<Prescreen> {
     let k = teachers.len();
@@ -85,11 +88,11 @@ pub fn prescreen(
     let mut totals: Option<Tensor<1>> = None;
     let mut label_range: Option<(Tensor<1, Int>, Tensor<1, Int>)> = None;
     let mut samples = 0;
-    for (images, labels) in batches {
-        let images = images.without_autodiff();
+    for (inputs, labels) in batches {
+        let inputs = inputs.without_autodiff();
         let labels = labels.without_autodiff();
         let [n] = labels.dims();
-        let [batch, ..] = images.dims();
+        let batch = inputs.batch_size();
         if n != batch {
             return Err(Error::ShapeMismatch {
                 context: "pre-screening labels".into(),
@@ -100,7 +103,7 @@ pub fn prescreen(
         samples += n;
         let mut parts = Vec::with_capacity(3 * k);
         for teacher in teachers {
-            let logits = teacher.forward(images.clone()).logits;
+            let logits = teacher.forward(inputs.clone()).logits;
             let bad = logits.clone().is_finite().bool_not().any().float();
             let hits = logits
                 .clone()

@@ -38,7 +38,7 @@ use burn::train::{InferenceStep, TrainOutput, TrainStep};
 
 use crate::distiller::{DistillBatch, Distiller};
 use crate::selector::cross_entropy_per_sample;
-use crate::teacher::FeatureModel;
+use crate::teacher::{DistillInput, FeatureModel};
 
 /// What one training or validation step reports to burn-train's metrics.
 ///
@@ -196,16 +196,16 @@ impl Numeric for LossPartMetric {
     }
 }
 
-impl<S: FeatureModel + 'static> TrainStep for Distiller<S> {
-    type Input = DistillBatch;
+impl<S: FeatureModel<I> + 'static, I: DistillInput> TrainStep for Distiller<S, I> {
+    type Input = DistillBatch<I>;
     type Output = DistillStepOutput;
 
     /// # Panics
     /// When the batch does not fit the student and teachers (see
     /// [`Distiller::forward`]'s errors); the message is the error's.
-    fn step(&self, batch: DistillBatch) -> TrainOutput<DistillStepOutput> {
+    fn step(&self, batch: DistillBatch<I>) -> TrainOutput<DistillStepOutput> {
         let out = self
-            .forward(batch.images, batch.labels.clone())
+            .forward(batch.inputs, batch.labels.clone())
             .unwrap_or_else(|err| panic!("distillation step failed: {err}"));
         let grads = out.loss.total.backward();
         let item = DistillStepOutput {
@@ -220,12 +220,12 @@ impl<S: FeatureModel + 'static> TrainStep for Distiller<S> {
     }
 }
 
-impl<S: FeatureModel + 'static> InferenceStep for Distiller<S> {
-    type Input = DistillBatch;
+impl<S: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Distiller<S, I> {
+    type Input = DistillBatch<I>;
     type Output = DistillStepOutput;
 
-    fn step(&self, batch: DistillBatch) -> DistillStepOutput {
-        let logits = self.student.forward_features(batch.images).logits;
+    fn step(&self, batch: DistillBatch<I>) -> DistillStepOutput {
+        let logits = self.student.forward_features(batch.inputs).logits;
         let hard = cross_entropy_per_sample(logits.clone(), batch.labels.clone()).mean();
         let zero = hard.zeros_like();
         DistillStepOutput {

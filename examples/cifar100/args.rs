@@ -26,8 +26,10 @@ OPTIONS
   --data-dir DIR            folder with the data files (default for CIFAR: the official binary
                             files in ~/.cache/burn-distill/<cifar-100|cifar-10>, else the PNG
                             folders burn-dataset's CifarDataset caches in
-                            ~/.cache/burn-dataset/<cifar100|cifar10>; for Fashion-MNIST:
+                            ~/.cache/burn-dataset/<cifar100|cifar10>, else downloaded into the
+                            first (with the `download` feature); for Fashion-MNIST:
                             /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist)
+  --no-download             never download: fail with where to put the files instead
   --teachers A,B,..         teacher architectures: vgg8, vgg13, resnet8x4, resnet32x4; `arch:N`
                             trains that teacher for N epochs only (a deliberately weak teacher)
   --teacher-weights F,..    weights for the teachers, in the same order: Burn records
@@ -54,6 +56,12 @@ OPTIONS
   --prescreen               before distilling, evaluate the teachers on the first 1,000
                             training images and drop those above the mean cross-entropy
   -h, --help
+
+ENVIRONMENT
+  BURN_DISTILL_CIFAR100_URL, _SIZE, _MD5   replace the CIFAR-100 archive's address, size in
+                            bytes and MD5 (mirrors); BURN_DISTILL_CIFAR10_... likewise. The
+                            official archives are 168,513,733 (CIFAR-100) and 170,052,171
+                            (CIFAR-10) bytes from https://www.cs.toronto.edu/~kriz/
 ";
 
 /// Everything a run depends on; saved with checkpoints so a resume can check it matches.
@@ -100,6 +108,8 @@ pub struct Args {
     pub resume: bool,
     /// Drop teachers above the mean cross-entropy before distilling.
     pub prescreen: bool,
+    /// Never download missing CIFAR data.
+    pub no_download: bool,
     /// Seeds per method in the ablation stage.
     pub seeds: usize,
 }
@@ -188,6 +198,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
         out: PathBuf::from("runs/cifar100"),
         resume: false,
         prescreen: false,
+        no_download: false,
         seeds: 3,
     };
     let mut it = raw.into_iter();
@@ -221,6 +232,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
             "--out" => args.out = value(&arg, it.next())?,
             "--resume" => args.resume = true,
             "--prescreen" => args.prescreen = true,
+            "--no-download" => args.no_download = true,
             "--seeds" => args.seeds = value(&arg, it.next())?,
             "--temperature" => config.temperature = value(&arg, it.next())?,
             "--feature-weight" => config.feature_weight = value(&arg, it.next())?,

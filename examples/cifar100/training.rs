@@ -86,7 +86,11 @@ pub(crate) struct Context<'a> {
 /// `~/.cache/burn-distill/<cifar-100|cifar-10>`, else the PNG folders burn-dataset's
 /// `CifarDataset` caches in `~/.cache/burn-dataset/<cifar100|cifar10>`; else an error that
 /// says where to put the data.
-fn cifar_dir(data_dir: Option<&Path>, variant: CifarVariant) -> Result<PathBuf, String> {
+fn cifar_dir(
+    data_dir: Option<&Path>,
+    variant: CifarVariant,
+    no_download: bool,
+) -> Result<PathBuf, String> {
     if let Some(dir) = data_dir {
         return Ok(dir.to_path_buf());
     }
@@ -96,6 +100,13 @@ fn cifar_dir(data_dir: Option<&Path>, variant: CifarVariant) -> Result<PathBuf, 
         Ok(binary)
     } else if folders.join("train").is_dir() {
         Ok(folders)
+    } else if cfg!(feature = "download") && !no_download {
+        #[cfg(feature = "download")]
+        {
+            burn_distill::download::fetch_cifar(variant, &binary, true).map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "download"))]
+        unreachable!("guarded by cfg!(feature = \"download\")")
     } else {
         let (name, official, fastai) = match variant {
             CifarVariant::Cifar10 => (
@@ -114,9 +125,8 @@ fn cifar_dir(data_dir: Option<&Path>, variant: CifarVariant) -> Result<PathBuf, 
             "no {name} data found. Put either\n  - the official binary files from {official} \
              into {},\n  - or the PNG folders burn-dataset's CifarDataset downloads ({fastai}, \
              extracted so that {}/train/<class>/*.png exists),\nor pass --data-dir DIR \
-             pointing at either. (This example does not download: run it once where \
-             `burn_dataset::vision::CifarDataset::new` can reach the network, or fetch a file \
-             above by hand.)",
+             pointing at either. (Downloads are off: build with --features download and \
+             leave out --no-download to fetch the official archive.)",
             binary.display(),
             folders.display()
         ))
@@ -161,7 +171,7 @@ pub fn run(args: &Args) -> Result<(), String> {
             };
             let (mean, std) = variant.normalization();
             (
-                cifar_dir(args.data_dir.as_deref(), variant)?,
+                cifar_dir(args.data_dir.as_deref(), variant, args.no_download)?,
                 mean.to_vec(),
                 std.to_vec(),
                 Augmentation {
@@ -278,7 +288,7 @@ fn prescreen_teachers(
     let batches = loader
         .iter()
         .map(|b| {
-            b.map(|b| (b.images, b.labels))
+            b.map(|b| (b.inputs, b.labels))
                 .map_err(|e| format!("cannot read a training batch: {e}"))
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -471,7 +481,7 @@ pub(crate) fn accuracy(
     for batch in loader.iter() {
         let batch = batch.map_err(|e| format!("cannot read a test batch: {e}"))?;
         let [n] = batch.labels.dims();
-        let logits = forward(batch.images);
+        let logits = forward(batch.inputs);
         let bad = logits.clone().is_finite().bool_not().any().int();
         let hits = logits
             .argmax(1)
@@ -641,7 +651,7 @@ pub(crate) fn train_classifier<M: FeatureModel>(
         for batch in loader_seeded(ctx, &ctx.train, true, seed, epoch, true).iter() {
             let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
             let [n] = batch.labels.dims();
-            let loss = loss_fn.forward(model.forward_features(batch.images).logits, batch.labels);
+            let loss = loss_fn.forward(model.forward_features(batch.inputs).logits, batch.labels);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
             let loss = loss.detach().without_autodiff();
@@ -739,7 +749,7 @@ fn best_teacher(ctx: &Context, teachers: &[Arc<dyn Teacher>]) -> Result<usize, S
         let [n] = batch.labels.dims();
         for (k, t) in teachers.iter().enumerate() {
             ces[k] +=
-                burn::tensor::activation::log_softmax(t.forward(batch.images.clone()).logits, 1)
+                burn::tensor::activation::log_softmax(t.forward(batch.inputs.clone()).logits, 1)
                     .gather(1, batch.labels.clone().reshape([n, 1]))
                     .neg()
                     .mean()
@@ -866,7 +876,7 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
             let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
             let [n] = batch.labels.dims();
             let out = distiller
-                .forward(batch.images, batch.labels.clone())
+                .forward(batch.inputs, batch.labels.clone())
                 .map_err(|e| e.to_string())?;
             let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
             distiller = optim.step(lr, distiller, grads);

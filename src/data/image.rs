@@ -206,7 +206,7 @@ impl Batcher<ImageItem, DistillBatch> for ImageBatcher {
             labels.push(i64::from(item.label));
         }
         DistillBatch {
-            images: Tensor::from_data(
+            inputs: Tensor::from_data(
                 TensorData::new(pixels, [n, channels, height, width]),
                 device,
             ),

@@ -7,7 +7,9 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 
 use crate::files::PytorchLayout;
-use crate::teacher::{FeatureModel, ModelOutput};
+use crate::teacher::{FeatureModel, FeatureSpec, ModelOutput};
+
+use super::fold::{FoldBatchNorm, conv_norm, fold_batch_norm};
 
 /// Configuration of a [`Cnn`].
 #[derive(Config, Debug)]
@@ -32,6 +34,7 @@ impl CnnConfig {
         };
         let w = self.width;
         Cnn {
+            folded: false,
             conv1: conv([self.in_channels, w]),
             norm1: BatchNormConfig::new(w).init(device),
             conv2: conv([w, 2 * w]),
@@ -51,6 +54,8 @@ impl CnnConfig {
 /// - logits: `[N, num_classes]`; one feature map `[N, 2 * width, H / 2, W / 2]`
 #[derive(Module, Debug)]
 pub struct Cnn {
+    #[module(skip)]
+    folded: bool,
     conv1: Conv2d,
     norm1: BatchNorm,
     conv2: Conv2d,
@@ -68,14 +73,14 @@ impl Cnn {
 
 impl FeatureModel for Cnn {
     fn forward_features(&self, input: Tensor<4>) -> ModelOutput {
-        let x = relu(self.norm1.forward(self.conv1.forward(input)));
+        let x = relu(conv_norm(&self.conv1, &self.norm1, self.folded, input));
         let x = self.pool.forward(x);
-        let feature = relu(self.norm2.forward(self.conv2.forward(x)));
+        let feature = relu(conv_norm(&self.conv2, &self.norm2, self.folded, x));
         let [n, c, _, _] = feature.dims();
         let pooled = adaptive_avg_pool2d(feature.clone(), [1, 1]).reshape([n, c]);
         ModelOutput {
             logits: self.classifier.forward(pooled),
-            features: vec![feature],
+            features: vec![feature.into()],
         }
     }
 
@@ -83,10 +88,25 @@ impl FeatureModel for Cnn {
         self.classifier.weight.dims()[1]
     }
 
-    fn feature_channels(&self) -> Vec<usize> {
-        vec![self.conv2.weight.dims()[0]]
+    fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
+        Some(vec![FeatureSpec::map(self.conv2.weight.dims()[0])])
     }
 }
 
 /// The small CNN has no PyTorch counterpart: its state-dict keys are its Burn paths.
 impl PytorchLayout for Cnn {}
+
+impl FoldBatchNorm for Cnn {
+    fn fold_batch_norm(mut self) -> Self {
+        if !self.folded {
+            self.conv1 = fold_batch_norm(&self.conv1, &self.norm1);
+            self.conv2 = fold_batch_norm(&self.conv2, &self.norm2);
+            self.folded = true;
+        }
+        self
+    }
+
+    fn is_folded(&self) -> bool {
+        self.folded
+    }
+}

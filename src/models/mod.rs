@@ -1,13 +1,18 @@
-//! Ready-made models that expose logits and feature maps ([`crate::FeatureModel`]), usable
-//! as students or teachers: the CIFAR VGG and ResNet models of the distillation literature
-//! and a small CNN for tests and quick experiments.
+//! Ready-made models that expose logits and features ([`crate::FeatureModel`]), usable
+//! as students or teachers: the CIFAR VGG and ResNet models of the distillation literature,
+//! a small CNN for tests and quick experiments, and a transformer-encoder classifier over
+//! token ids or float sequences.
 
 mod cnn;
+mod fold;
 mod resnet;
+mod transformer;
 mod vgg;
 
 pub use cnn::{Cnn, CnnConfig};
+pub use fold::{FoldBatchNorm, fold_batch_norm};
 pub use resnet::{BasicBlock, Downsample, ResNet, ResNetConfig, ResNetStage};
+pub use transformer::{SequenceInput, SequenceTransformer, SequenceTransformerConfig};
 pub use vgg::{ConvBn, Vgg, VggConfig, VggDepth, VggStage};
 
 use burn::module::{Module, ModuleVisitor, Param};

@@ -6,7 +6,9 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 
 use crate::files::PytorchLayout;
-use crate::teacher::{FeatureModel, ModelOutput};
+use crate::teacher::{FeatureModel, FeatureSpec, ModelOutput};
+
+use super::fold::{FoldBatchNorm, conv_norm, fold_batch_norm};
 
 /// Configuration of a CIFAR [`ResNet`] with basic blocks, as defined in RepDistiller's
 /// `resnet.py` (Tian et al., 2020): a 3x3 stem and three stages of `(depth - 2) / 6` basic
@@ -83,6 +85,7 @@ impl ResNetConfig {
             stages.push(ResNetStage { blocks: stage });
         }
         Ok(ResNet {
+            folded: false,
             conv1: conv3([self.in_channels, stem], 1),
             bn1: BatchNormConfig::new(stem).init(device),
             stages,
@@ -109,14 +112,22 @@ pub struct BasicBlock {
 }
 
 impl BasicBlock {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let out = relu(self.bn1.forward(self.conv1.forward(x.clone())));
-        let out = self.bn2.forward(self.conv2.forward(out));
+    fn forward(&self, x: Tensor<4>, folded: bool) -> Tensor<4> {
+        let out = relu(conv_norm(&self.conv1, &self.bn1, folded, x.clone()));
+        let out = conv_norm(&self.conv2, &self.bn2, folded, out);
         let shortcut = match &self.downsample {
-            Some(d) => d.norm.forward(d.conv.forward(x)),
+            Some(d) => conv_norm(&d.conv, &d.norm, folded, x),
             None => x,
         };
         relu(out + shortcut)
+    }
+
+    fn fold(&mut self) {
+        self.conv1 = fold_batch_norm(&self.conv1, &self.bn1);
+        self.conv2 = fold_batch_norm(&self.conv2, &self.bn2);
+        if let Some(d) = &mut self.downsample {
+            d.conv = fold_batch_norm(&d.conv, &d.norm);
+        }
     }
 }
 
@@ -130,6 +141,8 @@ pub struct ResNetStage {
 /// `[N, widths[3], H/4, W/4]` (256x8x8 for CIFAR ResNet32x4).
 #[derive(Module, Debug)]
 pub struct ResNet {
+    #[module(skip)]
+    folded: bool,
     conv1: Conv2d,
     bn1: BatchNorm,
     stages: Vec<ResNetStage>,
@@ -145,10 +158,10 @@ impl ResNet {
 
 impl FeatureModel for ResNet {
     fn forward_features(&self, input: Tensor<4>) -> ModelOutput {
-        let mut x = relu(self.bn1.forward(self.conv1.forward(input)));
+        let mut x = relu(conv_norm(&self.conv1, &self.bn1, self.folded, input));
         for stage in &self.stages {
             for block in &stage.blocks {
-                x = block.forward(x);
+                x = block.forward(x, self.folded);
             }
         }
         let [n, c, _, _] = x.dims();
@@ -157,7 +170,7 @@ impl FeatureModel for ResNet {
             .forward(adaptive_avg_pool2d(x.clone(), [1, 1]).reshape([n, c]));
         ModelOutput {
             logits,
-            features: vec![x],
+            features: vec![x.into()],
         }
     }
 
@@ -165,8 +178,8 @@ impl FeatureModel for ResNet {
         self.fc.weight.dims()[1]
     }
 
-    fn feature_channels(&self) -> Vec<usize> {
-        vec![self.fc.weight.dims()[0]]
+    fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
+        Some(vec![FeatureSpec::map(self.fc.weight.dims()[0])])
     }
 }
 
@@ -180,5 +193,24 @@ impl PytorchLayout for ResNet {
         rules.push((r"\.downsample\.0\.".into(), ".downsample.conv.".into()));
         rules.push((r"\.downsample\.1\.".into(), ".downsample.norm.".into()));
         rules
+    }
+}
+
+impl FoldBatchNorm for ResNet {
+    fn fold_batch_norm(mut self) -> Self {
+        if !self.folded {
+            self.conv1 = fold_batch_norm(&self.conv1, &self.bn1);
+            for stage in &mut self.stages {
+                for block in &mut stage.blocks {
+                    block.fold();
+                }
+            }
+            self.folded = true;
+        }
+        self
+    }
+
+    fn is_folded(&self) -> bool {
+        self.folded
     }
 }

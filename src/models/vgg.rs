@@ -8,7 +8,9 @@ use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
 use crate::files::PytorchLayout;
-use crate::teacher::{FeatureModel, ModelOutput};
+use crate::teacher::{FeatureModel, FeatureSpec, ModelOutput};
+
+use super::fold::{FoldBatchNorm, conv_norm, fold_batch_norm};
 
 /// Which CIFAR VGG: the number of 3x3 convolutions in each of the five stages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +82,7 @@ impl VggConfig {
             stages.push(VggStage { layers });
         }
         Vgg {
+            folded: false,
             stages,
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
             classifier: LinearConfig::new(8 * w, self.num_classes).init(device),
@@ -108,6 +111,8 @@ pub struct VggStage {
 /// H/8, W/8]`, e.g. `512x4x4` for CIFAR.
 #[derive(Module, Debug)]
 pub struct Vgg {
+    #[module(skip)]
+    folded: bool,
     stages: Vec<VggStage>,
     pool: MaxPool2d,
     classifier: Linear,
@@ -126,7 +131,7 @@ impl Vgg {
         let mut stages = Vec::with_capacity(self.stages.len());
         for (i, stage) in self.stages.iter().enumerate() {
             for layer in &stage.layers {
-                x = relu(layer.norm.forward(layer.conv.forward(x)));
+                x = relu(conv_norm(&layer.conv, &layer.norm, self.folded, x));
             }
             stages.push(x.clone());
             if i < 3 || (i == 3 && height >= 64) {
@@ -144,10 +149,10 @@ impl Vgg {
 impl FeatureModel for Vgg {
     fn forward_features(&self, input: Tensor<4>) -> ModelOutput {
         let (mut stages, logits) = self.forward_stages(input);
-        let last = stages.pop().into_iter().collect();
+        let last: Vec<Tensor<4>> = stages.pop().into_iter().collect();
         ModelOutput {
             logits,
-            features: last,
+            features: last.into_iter().map(Into::into).collect(),
         }
     }
 
@@ -155,8 +160,8 @@ impl FeatureModel for Vgg {
         self.classifier.weight.dims()[1]
     }
 
-    fn feature_channels(&self) -> Vec<usize> {
-        vec![self.classifier.weight.dims()[0]]
+    fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
+        Some(vec![FeatureSpec::map(self.classifier.weight.dims()[0])])
     }
 }
 
@@ -183,5 +188,23 @@ impl PytorchLayout for Vgg {
             ));
         }
         rules
+    }
+}
+
+impl FoldBatchNorm for Vgg {
+    fn fold_batch_norm(mut self) -> Self {
+        if !self.folded {
+            for stage in &mut self.stages {
+                for layer in &mut stage.layers {
+                    layer.conv = fold_batch_norm(&layer.conv, &layer.norm);
+                }
+            }
+            self.folded = true;
+        }
+        self
+    }
+
+    fn is_folded(&self) -> bool {
+        self.folded
     }
 }

@@ -1,12 +1,11 @@
 //! Losses against independent f64 formulas, and the composite loss's identity cases.
-mod common;
 
+use crate::common::*;
 use burn::tensor::Tensor;
 use burn_distill::{
     DistillationLossConfig, FeatureNorm, ModelOutput, SoftLoss, dkd_loss_per_sample, feature_loss,
     feature_loss_normalized_per_sample, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
 };
-use common::*;
 
 fn student() -> Vec<Vec<f64>> {
     vec![
@@ -212,13 +211,13 @@ fn normalized_feature_loss_is_relative_error_and_scale_free() {
             .unwrap();
         let outputs = vec![ModelOutput {
             logits: Tensor::zeros([2, 3], &device),
-            features: vec![b],
+            features: vec![b.into()],
         }];
         let out = loss.forward(
             Tensor::zeros([2, 3], &device),
             labels(&[0, 1], &device),
             &outputs,
-            &[vec![a]],
+            &[vec![a.into()]],
             Tensor::ones([2, 1], &device),
         );
         let mean = (expected[0] + expected[1]) / 2.0;

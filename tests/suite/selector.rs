@@ -1,8 +1,7 @@
 //! Teacher selector: values against hand computation and an independent f64 reference.
-mod common;
 
+use crate::common::*;
 use burn_distill::{Error, Granularity, ScreeningRule, TeacherSelectorConfig, Weighting};
-use common::*;
 
 /// Three teachers, two samples, three classes; labels [0, 2].
 ///

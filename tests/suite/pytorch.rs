@@ -4,7 +4,7 @@
 //! 2.15, CPU): small VGG8 / VGG13 / ResNet8 networks with the module layout of
 //! RepDistiller's `vgg.py` / `resnet.py`, saved as `{'model': state_dict}`, and the logits
 //! PyTorch computed in eval mode for a fixed input.
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

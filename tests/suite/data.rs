@@ -1,8 +1,8 @@
 //! CIFAR binary parsing, CIFAR PNG folders, loading errors and the batcher.
-mod common;
 
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::Dataset;
 use burn_distill::Error;
@@ -10,7 +10,6 @@ use burn_distill::data::{
     Augmentation, CIFAR100_MEAN, CIFAR100_STD, CifarVariant, ImageBatcher, Split, load_cifar,
     load_cifar_image_folder, load_fashion_mnist, parse_cifar, parse_idx_images, parse_idx_labels,
 };
-use common::*;
 
 /// A CIFAR-100 record: coarse label, fine label, then pixel `i` of channel `c` = (c * 7 + i) % 251.
 fn record100(coarse: u8, fine: u8) -> Vec<u8> {
@@ -246,7 +245,7 @@ fn batcher_normalises_and_augments_deterministically() {
 
     let plain = ImageBatcher::new([3, 32, 32], &CIFAR100_MEAN, &CIFAR100_STD, None, 0)
         .batch(items.clone(), &device);
-    assert_eq!(plain.images.dims(), [2, 3, 32, 32]);
+    assert_eq!(plain.inputs.dims(), [2, 3, 32, 32]);
     let labels: Vec<i64> = plain
         .labels
         .to_data()
@@ -254,7 +253,7 @@ fn batcher_normalises_and_augments_deterministically() {
         .try_to_vec::<i64>()
         .unwrap();
     assert_eq!(labels, vec![3, 4]);
-    let px = floats(&plain.images);
+    let px = floats(&plain.inputs);
     // Red channel, pixel 0: byte 0 -> (0 / 255 - 0.5071) / 0.2673.
     assert_close("pixel", "cpu", &px[..1], &[(0.0 - 0.5071) / 0.2673], 1e-5);
     // Blue channel, pixel 10: byte (14 + 10) % 251 = 24.
@@ -268,18 +267,18 @@ fn batcher_normalises_and_augments_deterministically() {
 
     let a = ImageBatcher::new([3, 32, 32], &CIFAR100_MEAN, &CIFAR100_STD, Some(AUG), 9);
     let b = ImageBatcher::new([3, 32, 32], &CIFAR100_MEAN, &CIFAR100_STD, Some(AUG), 9);
-    let first = floats(&a.batch(items.clone(), &device).images);
+    let first = floats(&a.batch(items.clone(), &device).inputs);
     assert_eq!(
         first,
-        floats(&b.batch(items.clone(), &device).images),
+        floats(&b.batch(items.clone(), &device).inputs),
         "same seed, same batch"
     );
-    let second = floats(&a.batch(items.clone(), &device).images);
+    let second = floats(&a.batch(items.clone(), &device).inputs);
     assert_ne!(first, second, "the next batch draws new crops");
     b.set_batch_counter(1);
     assert_eq!(
         second,
-        floats(&b.batch(items, &device).images),
+        floats(&b.batch(items, &device).inputs),
         "the counter restores the stream"
     );
 }

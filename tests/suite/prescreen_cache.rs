@@ -1,5 +1,5 @@
 //! Pre-screening (teachers dropped once, before training) and the teacher-output cache.
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -121,7 +121,7 @@ fn prescreen_keeps_teachers_at_or_below_the_mean_cross_entropy() {
 #[test]
 fn cache_serves_identical_outputs_within_its_memory_bound() {
     let device = Device::default();
-    device.seed(3);
+    let _seeded = common::seeded(&device, 3);
     let teachers: Vec<Arc<dyn Teacher>> = (0..2)
         .map(|i| {
             Arc::new(FrozenTeacher::from_model(
@@ -153,7 +153,10 @@ fn cache_serves_identical_outputs_within_its_memory_bound() {
         assert_eq!(a.features.len(), b.features.len());
         for (x, y) in a.features.iter().zip(&b.features) {
             assert_eq!(x.dims(), y.dims());
-            assert_eq!(common::floats(x), common::floats(y));
+            assert_eq!(
+                common::floats(&x.clone().flatten_samples()),
+                common::floats(&y.clone().flatten_samples())
+            );
         }
     }
     // Batches in another order and composition come from the cache too.
@@ -175,7 +178,7 @@ fn cache_serves_identical_outputs_within_its_memory_bound() {
 }
 
 #[test]
-#[should_panic(expected = "3 indices for a batch of 2 images")]
+#[should_panic(expected = "3 indices for a batch of 2 inputs")]
 fn cache_with_wrong_index_count_panics_naming_both() {
     let device = Device::default();
     let teachers: Vec<Arc<dyn Teacher>> = vec![Arc::new(FrozenTeacher::from_model(

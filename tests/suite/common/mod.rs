@@ -3,6 +3,20 @@
 
 use burn::tensor::{Device, Int, Tensor};
 
+pub mod http;
+
+/// Seeds `device`'s random generator and holds a process-wide lock until the returned guard
+/// is dropped. All tests run in one binary, in parallel: the training tests that seed a
+/// device take this lock so that no other seeded test reseeds it under them (and so that
+/// they do not compete for the two cores).
+pub fn seeded(device: &Device, seed: u64) -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding the lock poisons it; the others still run.
+    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    guard
+}
+
 /// The CPU devices compiled in (`flex`, `ndarray`).
 #[allow(clippy::vec_init_then_push)] // the pushes depend on features
 pub fn cpu_devices() -> Vec<(&'static str, Device)> {
@@ -101,4 +115,81 @@ pub fn values(count: usize, seed: u64, scale: f32) -> Vec<f32> {
             ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) as f32 * scale
         })
         .collect()
+}
+
+/// f64 log-sum-exp of `values` scaled by `1 / temperature`.
+pub fn log_sum_exp64(values: &[f64], temperature: f64) -> f64 {
+    let max = values
+        .iter()
+        .map(|z| z / temperature)
+        .fold(f64::NEG_INFINITY, f64::max);
+    max + values
+        .iter()
+        .map(|z| (z / temperature - max).exp())
+        .sum::<f64>()
+        .ln()
+}
+
+/// `T² KL(softmax(t/T) ‖ softmax(s/T))` of one row in f64, the direct sum
+/// `Σ p_t (log p_t - log p_s)` with both log-probabilities from f64 log-softmax.
+pub fn kd_row64(student: &[f64], teacher: &[f64], temperature: f64) -> f64 {
+    let ls = log_softmax64(student, temperature);
+    let lt = log_softmax64(teacher, temperature);
+    let kl: f64 = lt.iter().zip(&ls).map(|(a, b)| a.exp() * (a - b)).sum();
+    temperature * temperature * kl
+}
+
+/// Decoupled KD of one row in f64, straight from its definition (Zhao et al., 2022) in log
+/// space: `T² (target_weight · TCKD + non_target_weight · NCKD)` with TCKD the KL of the
+/// binary `[p_y, 1 - p_y]` (`log(1 - p_y) = LSE_{j≠y} - LSE`) and NCKD the KL of the
+/// distributions renormalised over the classes `j ≠ y`.
+pub fn dkd_row64(
+    student: &[f64],
+    teacher: &[f64],
+    label: usize,
+    target_weight: f64,
+    non_target_weight: f64,
+    temperature: f64,
+) -> f64 {
+    let non_target = |z: &[f64]| -> Vec<f64> {
+        z.iter()
+            .enumerate()
+            .filter(|(j, _)| *j != label)
+            .map(|(_, v)| *v)
+            .collect()
+    };
+    let binary = |z: &[f64]| -> (f64, f64) {
+        let all = log_sum_exp64(z, temperature);
+        (
+            z[label] / temperature - all,
+            log_sum_exp64(&non_target(z), temperature) - all,
+        )
+    };
+    let (s_target, s_rest) = binary(student);
+    let (t_target, t_rest) = binary(teacher);
+    let tckd = t_target.exp() * (t_target - s_target) + t_rest.exp() * (t_rest - s_rest);
+    let ls = log_softmax64(&non_target(student), temperature);
+    let lt = log_softmax64(&non_target(teacher), temperature);
+    let nckd: f64 = lt.iter().zip(&ls).map(|(a, b)| a.exp() * (a - b)).sum();
+    temperature * temperature * (target_weight * tckd + non_target_weight * nckd)
+}
+
+/// Asserts `|a - b| <= relative * |b| + absolute` elementwise, naming the device and index.
+pub fn assert_close_rel(
+    what: &str,
+    device: &str,
+    got: &[f32],
+    want: &[f64],
+    relative: f64,
+    absolute: f64,
+) {
+    assert_eq!(got.len(), want.len(), "{what} on {device}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let g = *g as f64;
+        assert!(
+            (g - w).abs() <= relative * w.abs() + absolute,
+            "{what} on {device}: element {i}: got {g:e}, want {w:e} (relative {relative:e}, \
+             absolute {absolute:e})\n got {got:?}\nwant {want:?}"
+        );
+    }
 }

@@ -1,16 +1,15 @@
 //! Adapters, the distiller's identity cases, gradients and input checks.
-mod common;
 
 use std::sync::Arc;
 
+use crate::common::*;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 use burn_distill::models::{Cnn, CnnConfig};
 use burn_distill::{
-    DistillationLossConfig, DistillerConfig, Error, FeatureAdapterConfig, FrozenTeacher,
-    ModelOutput, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, kd_loss,
+    DistillationLossConfig, DistillerConfig, Error, FeatureAdapterConfig, FeatureSpec,
+    FrozenTeacher, ModelOutput, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, kd_loss,
 };
-use common::*;
 
 #[test]
 fn adapter_output_shapes_for_larger_smaller_and_equal_maps() {
@@ -290,8 +289,8 @@ impl Teacher for Fake {
     fn num_classes(&self) -> usize {
         self.classes
     }
-    fn feature_channels(&self) -> Vec<usize> {
-        self.channels.clone()
+    fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
+        Some(self.channels.iter().map(|c| FeatureSpec::map(*c)).collect())
     }
     fn forward(&self, input: Tensor<4>) -> ModelOutput {
         let [n, _, _, _] = input.dims();
@@ -300,7 +299,7 @@ impl Teacher for Fake {
             features: self
                 .channels
                 .iter()
-                .map(|c| Tensor::zeros([n, *c, 4, 4], &input.device()))
+                .map(|c| Tensor::<4>::zeros([n, *c, 4, 4], &input.device()).into())
                 .collect(),
         }
     }
@@ -339,7 +338,7 @@ fn construction_errors_name_the_problem() {
     let err = init(vec![fake(5, vec![16, 32])]).unwrap_err();
     assert!(
         err.to_string()
-            .contains("student gives 1 feature maps but teacher 0 (fake) gives 2"),
+            .contains("student gives 1 features but teacher 0 (fake) gives 2"),
         "{err}"
     );
     let err = DistillerConfig::new()
@@ -394,10 +393,10 @@ fn teachers_of_different_architectures_work_together() {
             "linear",
             linear,
             5,
-            vec![3],
+            vec![FeatureSpec::map(3)],
             |m: &burn::nn::Linear, x: Tensor<4>| ModelOutput {
                 logits: m.forward(x.clone().flatten(1, 3)),
-                features: vec![x],
+                features: vec![x.into()],
             },
         );
         let teachers: Vec<Arc<dyn Teacher>> = vec![

@@ -1,15 +1,15 @@
 //! Cross-device agreement: the same inputs give the same selection, losses and gradients
 //! (within 1e-4) on every compiled device — flex, ndarray and wgpu (lavapipe on machines
 //! without a GPU).
-mod common;
+use crate::common;
 
-use common::values;
+use crate::common::values;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_distill::{
-    DistillationLossConfig, FeatureAdapterConfig, Granularity, SoftLoss, TeacherOutput,
+    DistillationLossConfig, Feature, FeatureAdapterConfig, Granularity, SoftLoss, TeacherOutput,
     TeacherSelectorConfig, Weighting,
 };
 
@@ -56,10 +56,13 @@ fn step(
     let teachers: Vec<TeacherOutput> = (0..K)
         .map(|k| TeacherOutput {
             logits: float(values(N * C, 10 + k as u64, 4.0), vec![N, C]),
-            features: vec![Tensor::<4>::from_data(
-                TensorData::new(values(N * 4 * 2 * 2, 20 + k as u64, 1.0), [N, 4, 2, 2]),
-                &device,
-            )],
+            features: vec![
+                Tensor::<4>::from_data(
+                    TensorData::new(values(N * 4 * 2 * 2, 20 + k as u64, 1.0), [N, 4, 2, 2]),
+                    &device,
+                )
+                .into(),
+            ],
         })
         .collect();
     let labels = Tensor::<1, Int>::from_data(
@@ -89,8 +92,8 @@ fn step(
         .init(&device)
         .unwrap()
         .load_record(adapter.clone());
-    let adapted: Vec<Vec<Tensor<4>>> = (0..K)
-        .map(|_| vec![adapter.forward(student_map.clone(), [2, 2])])
+    let adapted: Vec<Vec<Feature>> = (0..K)
+        .map(|_| vec![adapter.forward(student_map.clone(), [2, 2]).into()])
         .collect();
     let loss = DistillationLossConfig::new()
         .with_temperature(4.0)

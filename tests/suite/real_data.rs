@@ -1,6 +1,6 @@
 //! Real images: a few hundred steps of distillation on a Fashion-MNIST subset (Debian's
 //! `dataset-fashion-mnist`, installed by `.ci/run`) give a student far above chance.
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +37,7 @@ fn accuracy(model: &Cnn, test: &[DistillBatch]) -> f64 {
     let (mut correct, mut total) = (0i64, 0usize);
     for batch in test {
         let [n] = batch.labels.dims();
-        let predicted = model.forward(batch.images.clone()).argmax(1).reshape([n]);
+        let predicted = model.forward(batch.inputs.clone()).argmax(1).reshape([n]);
         correct += predicted
             .equal(batch.labels.clone())
             .int()
@@ -61,7 +61,7 @@ fn train_plain(width: usize, steps: usize, train: &ImageData, device: &Device) -
             if step == steps {
                 return model;
             }
-            let loss = ce.forward(model.forward(batch.images), batch.labels);
+            let loss = ce.forward(model.forward(batch.inputs), batch.labels);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(2e-3, model, grads);
             step += 1;
@@ -82,7 +82,7 @@ fn distillation_on_fashion_mnist_learns() {
         return;
     }
     let plain = common::cpu_devices().remove(0).1;
-    plain.seed(5);
+    let _seeded = common::seeded(&plain, 5);
     let device = plain.clone().autodiff();
     let mut train = load_fashion_mnist(dir, Split::Train).unwrap();
     train.truncate(4000);
@@ -112,7 +112,7 @@ fn distillation_on_fashion_mnist_learns() {
             if step == 300 {
                 break 'outer;
             }
-            let out = distiller.forward(batch.images, batch.labels).unwrap();
+            let out = distiller.forward(batch.inputs, batch.labels).unwrap();
             let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
             distiller = optim.step(2e-3, distiller, grads);
             step += 1;

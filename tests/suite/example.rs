@@ -1,6 +1,8 @@
 //! The cifar100 example end to end, on a small generated dataset in the official binary
 //! format: train teachers, distill, evaluate, export and reload; resume after a killed run;
 //! clear errors for missing data, bad arguments and a checkpoint of another configuration.
+use crate::common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -345,7 +347,9 @@ fn without_data_dir_it_reads_the_burn_dataset_cache_folders() {
     };
     // Nothing in the cache: a message naming both places and the files to put there.
     std::fs::create_dir_all(&cache).unwrap();
-    let failed = example_cmd(&["--epochs", "1"]).output().unwrap();
+    let failed = example_cmd(&["--epochs", "1", "--no-download"])
+        .output()
+        .unwrap();
     assert_eq!(failed.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failed.stderr);
     for needle in [
@@ -441,4 +445,79 @@ fn ablation_writes_its_table_json_and_chart_and_prescreen_drops_a_teacher() {
     assert!(stdout.contains("kept"), "{stdout}");
     let _ = std::fs::remove_dir_all(data);
     let _ = std::fs::remove_dir_all(out);
+}
+
+/// The README's first command on a machine with no data: the official archive is fetched
+/// (from a server on 127.0.0.1 standing in for the real one, through the URL, size and MD5
+/// variables), verified and extracted into the cache, then the run trains, evaluates and
+/// exports. A second run finds the cache and makes no request.
+#[cfg(feature = "download")]
+#[test]
+fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
+    use common::http::{Reply, Server, md5_hex, tar_gz};
+
+    let data = temp("data-download");
+    write_dataset(&data, 256, 100);
+    let read = |name: &str| std::fs::read(data.join(name)).unwrap();
+    let archive = tar_gz(&[
+        ("cifar-100-binary/train.bin", read("train.bin")),
+        ("cifar-100-binary/test.bin", read("test.bin")),
+    ]);
+    let server = Server::start(vec![Reply::Body(archive.clone())]);
+    let cache = temp("cache-download");
+    let out = temp("out-download");
+    let example_cmd = |url: &str| {
+        let mut cmd = Command::new(example());
+        cmd.args(["--out", out.to_str().unwrap()])
+            .args(SMALL)
+            .arg("0.02")
+            .args(["--epochs", "1"])
+            .env("XDG_CACHE_HOME", &cache)
+            .env("BURN_DISTILL_CIFAR100_URL", url)
+            .env("BURN_DISTILL_CIFAR100_SIZE", archive.len().to_string())
+            .env("BURN_DISTILL_CIFAR100_MD5", md5_hex(&archive))
+            .env("NODEVICE_SELECT", "1");
+        cmd
+    };
+    let first = run(&mut example_cmd(&server.url));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("downloading"), "{stderr}");
+    let cached = cache.join("burn-distill/cifar-100");
+    assert_eq!(
+        std::fs::read(cached.join("train.bin")).unwrap(),
+        read("train.bin")
+    );
+    assert!(out.join("student.bpk").is_file(), "exported");
+    assert!(results(&out)["student"]["test_accuracy"].is_number());
+    assert_eq!(server.requests(), 1);
+
+    // The server "stopped": an address where nobody listens. The cache is used.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    run(&mut example_cmd(&format!("http://127.0.0.1:{port}/gone.tar.gz")).arg("eval"));
+    assert_eq!(server.requests(), 1);
+
+    // A bad checksum on a fresh cache: one clear line, exit code 1, nothing left behind.
+    let _ = std::fs::remove_dir_all(&cache);
+    let failed = example_cmd(&server.url)
+        .env("BURN_DISTILL_CIFAR100_MD5", "0".repeat(32))
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    assert!(
+        error[0].contains("MD5") && error[0].contains(&server.url),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(&cached).unwrap().collect();
+    assert!(left.is_empty(), "left in the cache: {left:?}");
+    for dir in [data, cache, out] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

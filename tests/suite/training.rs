@@ -1,15 +1,15 @@
 //! End-to-end: teachers trained on a learnable synthetic task, then a student distilled from
 //! them through a plain loop and (feature `train`) through burn-train's SupervisedTraining.
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
+use crate::common::*;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_distill::models::{Cnn, CnnConfig};
 use burn_distill::{DistillerConfig, FrozenTeacher, Teacher};
-use common::*;
 
 const CLASSES: usize = 4;
 const SIZE: usize = 8;
@@ -122,7 +122,7 @@ fn teachers(train: &Synthetic, device: &Device) -> Vec<Arc<dyn Teacher>> {
 #[test]
 fn plain_loop_distillation_learns() {
     for (name, plain) in cpu_devices() {
-        plain.seed(1);
+        let _seeded = common::seeded(&plain, 1);
         let device = plain.clone().autodiff();
         let train = synthetic(256, 11);
         let test = synthetic(128, 99);
@@ -196,7 +196,7 @@ mod supervised {
             let images: Vec<f32> = items.iter().flat_map(|i| i.image.clone()).collect();
             let labels: Vec<i64> = items.iter().map(|i| i.label).collect();
             DistillBatch {
-                images: Tensor::from_data(TensorData::new(images, [n, 3, SIZE, SIZE]), device),
+                inputs: Tensor::from_data(TensorData::new(images, [n, 3, SIZE, SIZE]), device),
                 labels: Tensor::from_data(TensorData::new(labels, [n]), device),
             }
         }
@@ -215,7 +215,7 @@ mod supervised {
     #[test]
     fn supervised_training_distillation_learns() {
         let (name, plain) = cpu_devices().remove(0);
-        plain.seed(2);
+        let _seeded = common::seeded(&plain, 2);
         let device = plain.clone().autodiff();
         let train = synthetic(256, 21);
         let test = synthetic(128, 77);

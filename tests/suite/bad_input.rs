@@ -1,6 +1,5 @@
 //! Every bad input a user can give, and the typed error (or documented panic) it gets. The
 //! same cases are listed in the table in the documentation of [`burn_distill::Error`].
-mod common;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -93,7 +92,7 @@ fn teacher_lists_and_model_mismatches() {
         cnn(4, 4, &device),
         4,
         Vec::new(),
-        |m: &Cnn, x| {
+        |m: &Cnn, x: Tensor<4>| {
             let out = burn_distill::FeatureModel::forward_features(m, x);
             ModelOutput {
                 logits: out.logits,
@@ -142,11 +141,11 @@ fn shapes_that_disagree_within_a_batch() {
 
     // A teacher feature map with the wrong channel count for its adapter.
     let mut wrong = outputs.clone();
-    wrong[1].features[0] = Tensor::zeros([4, 7, 2, 2], &device);
+    wrong[1].features[0] = Tensor::<4>::zeros([4, 7, 2, 2], &device).into();
     refused(
         "teacher feature map with other channels",
         distiller.forward_with_teacher_outputs(images(4, &device), labels.clone(), &wrong),
-        &["teacher 1 (b) feature map 0", "[4, 7]"],
+        &["teacher 1 (b) feature 0", "[4, 7]"],
     );
 
     // The selector alone: logits of different shapes, wrong teacher count, labels.
@@ -198,8 +197,8 @@ fn labels_out_of_range_and_non_finite_outputs() {
     let labels = Tensor::<1, Int>::from_ints([0, 1, 2, 3], &device);
     let poison = |outputs: &mut Vec<TeacherOutput>, value: f32, teacher: usize, feature: bool| {
         if feature {
-            let map = outputs[teacher].features[0].clone();
-            outputs[teacher].features[0] = map.slice_fill([0..1, 0..1, 0..1, 0..1], value);
+            let map = outputs[teacher].features[0].clone().into_map().unwrap();
+            outputs[teacher].features[0] = map.slice_fill([0..1, 0..1, 0..1, 0..1], value).into();
         } else {
             let logits = outputs[teacher].logits.clone();
             outputs[teacher].logits = logits.slice_fill([1..2, 2..3], value);
@@ -208,8 +207,8 @@ fn labels_out_of_range_and_non_finite_outputs() {
     for (value, teacher, feature, what) in [
         (f32::NAN, 0, false, "teacher 0 (a) logits"),
         (f32::INFINITY, 1, false, "teacher 1 (b) logits"),
-        (f32::NEG_INFINITY, 1, true, "teacher 1 (b) feature map 0"),
-        (f32::NAN, 0, true, "teacher 0 (a) feature map 0"),
+        (f32::NEG_INFINITY, 1, true, "teacher 1 (b) feature 0"),
+        (f32::NAN, 0, true, "teacher 0 (a) feature 0"),
     ] {
         let distiller = distiller(&device);
         let mut outputs = distiller.teacher_outputs(images(4, &device));

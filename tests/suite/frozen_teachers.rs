@@ -1,15 +1,15 @@
-//! Teachers stay bit-identical through training. In its own test binary: it seeds the
-//! default device, which would perturb the seeded runs of tests running beside it.
-mod common;
+//! Teachers stay bit-identical through training. It seeds the default device, so it holds
+//! the suite's seeding lock (`common::seeded`) while it runs.
+use crate::common;
 
 use std::sync::Arc;
 
+use crate::common::floats;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use burn_distill::models::CnnConfig;
 use burn_distill::{DistillerConfig, FrozenTeacher, Teacher};
-use common::floats;
 
 /// Every float parameter's values, flattened (bit patterns, for exact comparison).
 fn parameter_bits<M: Module>(module: &M) -> Vec<u32> {
@@ -28,7 +28,7 @@ fn parameter_bits<M: Module>(module: &M) -> Vec<u32> {
 #[test]
 fn training_leaves_teachers_bit_identical() {
     let plain = Device::default();
-    plain.seed(5);
+    let _seeded = common::seeded(&plain, 5);
     let device = plain.clone().autodiff();
     let frozen = Arc::new(FrozenTeacher::from_model(
         "t",

@@ -1,11 +1,10 @@
 //! The CIFAR models: parameter counts from the literature, shapes, input variants.
-mod common;
 
+use crate::common::*;
 use burn::module::Module;
 use burn::tensor::Tensor;
-use burn_distill::FeatureModel;
-use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
-use common::*;
+use burn_distill::models::{ResNetConfig, Vgg, VggConfig, parameter_count};
+use burn_distill::{FeatureModel, FeatureSpec};
 
 #[test]
 fn parameter_counts_match_the_literature() {
@@ -37,8 +36,8 @@ fn outputs_and_feature_maps_have_the_documented_shapes() {
         let vgg = VggConfig::vgg8(100).with_width(8).init(&device);
         let out = vgg.forward_features(x.clone());
         assert_eq!(out.logits.dims(), [2, 100], "{name}");
-        assert_eq!(out.features[0].dims(), [2, 64, 4, 4], "{name}");
-        assert_eq!(vgg.feature_channels(), vec![64]);
+        assert_eq!(out.features[0].dims(), vec![2, 64, 4, 4], "{name}");
+        assert_eq!(vgg.feature_specs(), Some(vec![FeatureSpec::map(64)]));
         assert_eq!(vgg.num_classes(), 100);
         let resnet = ResNetConfig::resnet8x4(10)
             .with_widths([4, 8, 16, 32])
@@ -46,8 +45,8 @@ fn outputs_and_feature_maps_have_the_documented_shapes() {
             .unwrap();
         let out = resnet.forward_features(x);
         assert_eq!(out.logits.dims(), [2, 10], "{name}");
-        assert_eq!(out.features[0].dims(), [2, 32, 8, 8], "{name}");
-        assert_eq!(resnet.feature_channels(), vec![32]);
+        assert_eq!(out.features[0].dims(), vec![2, 32, 8, 8], "{name}");
+        assert_eq!(resnet.feature_specs(), Some(vec![FeatureSpec::map(32)]));
     }
 }
 
@@ -61,14 +60,17 @@ fn grayscale_28x28_inputs_work() {
         .init(&device);
     assert_eq!(
         vgg.forward_features(x.clone()).features[0].dims(),
-        [2, 32, 3, 3]
+        vec![2, 32, 3, 3]
     );
     let resnet = ResNetConfig::resnet8x4(10)
         .with_widths([4, 4, 8, 8])
         .with_in_channels(1)
         .init(&device)
         .unwrap();
-    assert_eq!(resnet.forward_features(x).features[0].dims(), [2, 8, 7, 7]);
+    assert_eq!(
+        resnet.forward_features(x).features[0].dims(),
+        vec![2, 8, 7, 7]
+    );
 }
 
 #[test]
@@ -106,4 +108,81 @@ fn a_saved_and_reloaded_model_predicts_the_same() {
     let want: Vec<f64> = before.iter().map(|v| *v as f64).collect();
     assert_close("logits after reload", "cpu", &after, &want, 1e-6);
     let _ = std::fs::remove_file(path);
+}
+
+/// `max |a - b| / max(1, max |b|)`.
+fn relative_gap(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    a.iter()
+        .zip(b)
+        .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+#[test]
+fn folded_batch_norm_gives_the_same_outputs() {
+    use burn_distill::models::{Cnn, CnnConfig, FoldBatchNorm, ResNet};
+    let plain = cpu_devices().remove(0).1;
+    let device = plain.clone().autodiff();
+    // Running statistics away from their initial 0 / 1: a few training-mode forward passes
+    // on inputs with a non-zero mean and a large spread.
+    fn warm<M: FeatureModel + Clone>(model: M, device: &burn::tensor::Device) -> M {
+        for i in 0..4 {
+            let x = Tensor::<4>::random(
+                [8, 3, 16, 16],
+                burn::tensor::Distribution::Normal(0.5 + i as f64, 2.0),
+                device,
+            );
+            let _ = model.forward_features(x);
+        }
+        model
+    }
+    let x = Tensor::<4>::random(
+        [4, 3, 16, 16],
+        burn::tensor::Distribution::Normal(0.3, 1.5),
+        &plain,
+    );
+    let check = |name: &str, plain_out: ModelOutputs, folded_out: ModelOutputs| {
+        let gap = relative_gap(&folded_out.0, &plain_out.0);
+        assert!(gap < 1e-4, "{name}: logits differ by {gap}");
+        let gap = relative_gap(&folded_out.1, &plain_out.1);
+        assert!(gap < 1e-4, "{name}: feature map differs by {gap}");
+    };
+    type ModelOutputs = (Vec<f32>, Vec<f32>);
+    fn outputs<M: FeatureModel>(model: &M, x: Tensor<4>) -> ModelOutputs {
+        let out = model.forward_features(x);
+        (
+            floats(&out.logits),
+            floats(&out.features[0].clone().into_map().unwrap()),
+        )
+    }
+
+    let vgg: Vgg = warm(VggConfig::vgg8(10).with_width(4).init(&device), &device).valid();
+    assert!(!vgg.is_folded());
+    let folded = vgg.clone().fold_batch_norm();
+    assert!(folded.is_folded());
+    check(
+        "vgg8",
+        outputs(&vgg, x.clone()),
+        outputs(&folded, x.clone()),
+    );
+
+    let resnet: ResNet = warm(
+        ResNetConfig::resnet8x4(10)
+            .with_widths([4, 4, 8, 8])
+            .init(&device)
+            .unwrap(),
+        &device,
+    )
+    .valid();
+    check(
+        "resnet8x4",
+        outputs(&resnet, x.clone()),
+        outputs(&resnet.clone().fold_batch_norm(), x.clone()),
+    );
+
+    let cnn: Cnn = warm(CnnConfig::new(10).with_width(4).init(&device), &device).valid();
+    // Folding twice is folding once.
+    let twice = cnn.clone().fold_batch_norm().fold_batch_norm();
+    check("cnn", outputs(&cnn, x.clone()), outputs(&twice, x));
 }
