@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_distill::data::{
     FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD, ImageData, Split, load_fashion_mnist,
@@ -223,7 +223,7 @@ fn main() -> std::process::ExitCode {
         );
         return std::process::ExitCode::from(2);
     }
-    let plain = Device::default();
+    let plain = Device::flex();
     let device = plain.clone().autodiff();
     let order = permutation(train.labels.len(), 2026);
     let (train_order, valid_order) = order.split_at(args.train);

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 ///
 /// # What each bad input gives
 ///
-/// Every case below is exercised in `tests/bad_input.rs` (data parsers and weights files
-/// also in `tests/data.rs`, `tests/pytorch.rs` and, on random bytes, `tests/properties.rs`).
+/// Every case below is exercised in `tests/suite/bad_input.rs` (data parsers and weights files
+/// also in `tests/suite/data.rs`, `tests/suite/pytorch.rs` and, on random bytes, `tests/suite/properties.rs`).
 ///
 /// | Bad input | Where it is caught | What you get |
 /// |---|---|---|

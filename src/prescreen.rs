@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::Error;
 use crate::selector::{ScreeningRule, cross_entropy_per_sample};
@@ -79,8 +79,9 @@ pub fn prescreen<I: DistillInput>(
     if k == 0 {
         return Err(Error::NoTeachers);
     }
-    // Validates the rule for K teachers (TopK range, MaxCrossEntropy sign).
-    crate::selector::TeacherSelectorConfig::new()
+    // Validates the rule for K teachers (TopK range, MaxCrossEntropy sign); its screening
+    // is applied to the teachers' mean cross-entropies at the end.
+    let selector = crate::selector::TeacherSelectorConfig::new()
         .with_screening(rule.clone())
         .init(k)?;
     let classes = teachers[0].num_classes();
@@ -151,6 +152,7 @@ pub fn prescreen<I: DistillInput>(
             classes,
         });
     }
+    let device = totals.device();
     let totals = totals
         .into_data()
         .convert::<f64>()
@@ -170,32 +172,23 @@ pub fn prescreen<I: DistillInput>(
         mean_cross_entropy.push(totals[3 * i] / samples as f64);
         accuracy.push(totals[3 * i + 1] / samples as f64);
     }
-    let kept = screen(&mean_cross_entropy, rule);
+    let scores = Tensor::<1>::from_data(
+        TensorData::new(mean_cross_entropy.iter().map(|v| *v as f32).collect(), [k]),
+        &device,
+    )
+    .reshape([1, k]);
+    let keep = selector
+        .screen_scores(scores)
+        .int()
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("int data");
+    let kept = (0..k).filter(|&i| keep[i] != 0).collect();
     Ok(Prescreen {
         mean_cross_entropy,
         accuracy,
         kept,
         samples,
     })
-}
-
-/// Indices kept by `rule` among teachers with these scores; the best is always kept and
-/// ties are kept together.
-fn screen(scores: &[f64], rule: &ScreeningRule) -> Vec<usize> {
-    let best = scores.iter().cloned().fold(f64::INFINITY, f64::min);
-    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
-    let mut sorted = scores.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    (0..scores.len())
-        .filter(|&i| {
-            let s = scores[i];
-            s <= best
-                || match rule {
-                    ScreeningRule::BelowMean => s <= mean + mean.abs() * 1e-6,
-                    ScreeningRule::TopK(top) => s <= sorted[(*top).min(sorted.len()) - 1],
-                    ScreeningRule::MaxCrossEntropy(max) => s <= *max,
-                    ScreeningRule::KeepAll => true,
-                }
-        })
-        .collect()
 }

@@ -311,6 +311,13 @@ impl TeacherSelector {
         })
     }
 
+    /// The keep mask of the screening rule for scores `[N, K]` (lower is better): the one
+    /// implementation of the rules, also used by [`crate::prescreen`] on `[1, K]` means.
+    pub(crate) fn screen_scores(&self, score: Tensor<2>) -> Tensor<2, Bool> {
+        let [n, k] = score.dims();
+        self.screen(score, n, k)
+    }
+
     fn screen(&self, score: Tensor<2>, n: usize, k: usize) -> Tensor<2, Bool> {
         let best = score.clone().min_dim(1).expand([n, k]);
         let is_best = score.clone().lower_equal(best);

@@ -1,8 +1,10 @@
 //! burn-train integration (feature `train`): [`Distiller`] as a `TrainStep` /
-//! `InferenceStep`, its batch and output types, and metrics for each loss part.
+//! `InferenceStep`, its batch and output types, metrics for each loss part and each
+//! teacher's keep rate and mean weight, and [`Classifier`] for plain training of teachers and
+//! baselines in the same loop.
 //!
 //! ```no_run
-//! # // Compiled, not run: a full training loop is exercised in `tests/training.rs`.
+//! # // Compiled, not run: a full training loop is exercised in `tests/suite/training.rs`.
 //! use burn::optim::SgdConfig;
 //! use burn::optim::lr_scheduler::constant::ConstantLr;
 //! use burn::train::metric::{AccuracyMetric, LossMetric};
@@ -26,7 +28,10 @@
 //! # }
 //! ```
 
+use std::marker::PhantomData;
 use std::sync::Arc;
+
+use burn::module::Module;
 
 use burn::tensor::{Int, Tensor, TensorReadError};
 use burn::train::metric::state::{FormatOptions, NumericMetricState};
@@ -34,42 +39,47 @@ use burn::train::metric::{
     AccuracyInput, Adaptor, ItemLazy, LossInput, Metric, MetricAttributes, MetricMetadata,
     MetricName, Numeric, NumericAttributes, NumericEntry, SerializedEntry,
 };
-use burn::train::{InferenceStep, TrainOutput, TrainStep};
+use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 
 use crate::distiller::{DistillBatch, Distiller};
+use crate::loss::DistillationLossOutput;
 use crate::selector::cross_entropy_per_sample;
 use crate::teacher::{DistillInput, FeatureModel};
 
 /// What one training or validation step reports to burn-train's metrics.
 ///
-/// In validation only the student runs: `total` and `hard` are then the student's
-/// cross-entropy, and `soft` and `feature` are 0.
+/// In validation only the student runs: `loss.total` and `loss.hard` are then the
+/// student's cross-entropy, `loss.soft` and `loss.feature` are 0, and there are no teacher
+/// statistics.
 #[derive(Debug, Clone)]
 pub struct DistillStepOutput {
-    /// Total loss, `[1]`.
-    pub total: Tensor<1>,
-    /// Hard-label cross-entropy, `[1]`.
-    pub hard: Tensor<1>,
-    /// Weighted soft-label loss, `[1]`.
-    pub soft: Tensor<1>,
-    /// Weighted feature loss, `[1]`.
-    pub feature: Tensor<1>,
+    /// The loss and its parts, as [`Distiller::forward`] returns them.
+    pub loss: DistillationLossOutput,
     /// Student logits, `[N, C]`.
     pub logits: Tensor<2>,
     /// Labels, `[N]`.
     pub labels: Tensor<1, Int>,
+    /// Fraction of the batch for which each teacher was kept, `[K]` (training steps only).
+    pub teacher_keep_rate: Option<Tensor<1>>,
+    /// Mean weight of each teacher over the batch, `[K]` (training steps only).
+    pub teacher_mean_weight: Option<Tensor<1>>,
 }
 
 impl ItemLazy for DistillStepOutput {
     fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
-        self.total.device().flush()?;
+        self.loss.total.device().flush()?;
+        let loss = self.loss;
         Ok(Self {
-            total: self.total.without_autodiff(),
-            hard: self.hard.without_autodiff(),
-            soft: self.soft.without_autodiff(),
-            feature: self.feature.without_autodiff(),
+            loss: DistillationLossOutput {
+                total: loss.total.without_autodiff(),
+                hard: loss.hard.without_autodiff(),
+                soft: loss.soft.without_autodiff(),
+                feature: loss.feature.without_autodiff(),
+            },
             logits: self.logits.without_autodiff(),
             labels: self.labels.without_autodiff(),
+            teacher_keep_rate: self.teacher_keep_rate.map(Tensor::without_autodiff),
+            teacher_mean_weight: self.teacher_mean_weight.map(Tensor::without_autodiff),
         })
     }
 }
@@ -82,24 +92,28 @@ impl Adaptor<AccuracyInput> for DistillStepOutput {
 
 impl Adaptor<LossInput> for DistillStepOutput {
     fn adapt(&self) -> LossInput {
-        LossInput::new(self.total.clone())
+        LossInput::new(self.loss.total.clone())
     }
 }
 
-/// The loss parts, as the input of [`LossPartMetric`].
+/// The loss parts and teacher statistics, as the input of [`LossPartMetric`].
 #[derive(Debug, Clone)]
 pub struct LossPartsInput {
     hard: Tensor<1>,
     soft: Tensor<1>,
     feature: Tensor<1>,
+    keep_rate: Option<Tensor<1>>,
+    mean_weight: Option<Tensor<1>>,
 }
 
 impl Adaptor<LossPartsInput> for DistillStepOutput {
     fn adapt(&self) -> LossPartsInput {
         LossPartsInput {
-            hard: self.hard.clone(),
-            soft: self.soft.clone(),
-            feature: self.feature.clone(),
+            hard: self.loss.hard.clone(),
+            soft: self.loss.soft.clone(),
+            feature: self.loss.feature.clone(),
+            keep_rate: self.teacher_keep_rate.clone(),
+            mean_weight: self.teacher_mean_weight.clone(),
         }
     }
 }
@@ -115,10 +129,29 @@ pub enum LossPart {
     Feature,
 }
 
-/// A burn-train metric reporting one [`LossPart`] (unweighted), averaged over the epoch.
+/// A per-teacher statistic of the selector, for [`LossPartMetric::teacher`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeacherStat {
+    /// Fraction of samples for which the teacher was kept by screening.
+    KeepRate,
+    /// The teacher's mean weight (0 where screened out).
+    MeanWeight,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tracked {
+    Loss(LossPart),
+    Teacher(TeacherStat, usize),
+}
+
+/// A burn-train metric reporting one [`LossPart`] (unweighted) or one teacher's
+/// [`TeacherStat`], averaged over the epoch.
+///
+/// Teacher statistics exist in training steps only (validation runs the student alone):
+/// register them with `metric_train_numeric`.
 #[derive(Clone)]
 pub struct LossPartMetric {
-    part: LossPart,
+    tracked: Tracked,
     name: MetricName,
     state: NumericMetricState,
 }
@@ -131,9 +164,26 @@ impl LossPartMetric {
             LossPart::Soft => "soft",
             LossPart::Feature => "feature",
         };
+        Self::named(Tracked::Loss(part), format!("Loss ({label})"))
+    }
+
+    /// The metric for teacher `index`'s `stat`, named "Keep rate (teacher 0)" or
+    /// "Mean weight (teacher 0)".
+    pub fn teacher(stat: TeacherStat, index: usize) -> Self {
+        let label = match stat {
+            TeacherStat::KeepRate => "Keep rate",
+            TeacherStat::MeanWeight => "Mean weight",
+        };
+        Self::named(
+            Tracked::Teacher(stat, index),
+            format!("{label} (teacher {index})"),
+        )
+    }
+
+    fn named(tracked: Tracked, name: String) -> Self {
         Self {
-            part,
-            name: Arc::new(format!("Loss ({label})")),
+            tracked,
+            name: Arc::new(name),
             state: NumericMetricState::default(),
         }
     }
@@ -149,7 +199,7 @@ impl Metric for LossPartMetric {
     fn attributes(&self) -> MetricAttributes {
         NumericAttributes {
             unit: None,
-            higher_is_better: false,
+            higher_is_better: matches!(self.tracked, Tracked::Teacher(..)),
         }
         .into()
     }
@@ -159,13 +209,24 @@ impl Metric for LossPartMetric {
         item: &Self::Input,
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
-        let tensor = match self.part {
-            LossPart::Hard => &item.hard,
-            LossPart::Soft => &item.soft,
-            LossPart::Feature => &item.feature,
+        let value = match self.tracked {
+            Tracked::Loss(LossPart::Hard) => Some(item.hard.clone().mean()),
+            Tracked::Loss(LossPart::Soft) => Some(item.soft.clone().mean()),
+            Tracked::Loss(LossPart::Feature) => Some(item.feature.clone().mean()),
+            Tracked::Teacher(stat, k) => {
+                let values = match stat {
+                    TeacherStat::KeepRate => &item.keep_rate,
+                    TeacherStat::MeanWeight => &item.mean_weight,
+                };
+                values
+                    .as_ref()
+                    .filter(|v| v.dims()[0] > k)
+                    .map(|v| v.clone().slice([k..k + 1]))
+            }
         };
-        let value = tensor.clone().mean().try_into_scalar::<f64>()?;
-        self.state.update(value, 1);
+        if let Some(value) = value {
+            self.state.update(value.try_into_scalar::<f64>()?, 1);
+        }
         Ok(self
             .state
             .compute_update(FormatOptions::new(self.name()).precision(4)))
@@ -209,12 +270,11 @@ impl<S: FeatureModel<I> + 'static, I: DistillInput> TrainStep for Distiller<S, I
             .unwrap_or_else(|err| panic!("distillation step failed: {err}"));
         let grads = out.loss.total.backward();
         let item = DistillStepOutput {
-            total: out.loss.total,
-            hard: out.loss.hard,
-            soft: out.loss.soft,
-            feature: out.loss.feature,
+            loss: out.loss,
             logits: out.student_logits,
             labels: batch.labels,
+            teacher_keep_rate: Some(out.selection.keep_rate()),
+            teacher_mean_weight: Some(out.selection.mean_weight()),
         };
         TrainOutput::new(self, grads, item)
     }
@@ -229,12 +289,86 @@ impl<S: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Distiller<
         let hard = cross_entropy_per_sample(logits.clone(), batch.labels.clone()).mean();
         let zero = hard.zeros_like();
         DistillStepOutput {
-            total: hard.clone(),
-            hard,
-            soft: zero.clone(),
-            feature: zero,
+            loss: DistillationLossOutput {
+                total: hard.clone(),
+                hard,
+                soft: zero.clone(),
+                feature: zero,
+            },
             logits,
             labels: batch.labels,
+            teacher_keep_rate: None,
+            teacher_mean_weight: None,
         }
+    }
+}
+
+/// Plain supervised training of a [`FeatureModel`] with burn-train: cross-entropy on its
+/// logits, nothing else. For training teachers, or the student alone as a baseline, with the
+/// same `SupervisedTraining` loop, data and metrics as the [`Distiller`].
+///
+/// ```no_run
+/// # // Compiled, not run: see the cifar100 example for a full run.
+/// use burn::optim::AdamConfig;
+/// use burn::optim::lr_scheduler::constant::ConstantLr;
+/// use burn::train::metric::AccuracyMetric;
+/// use burn::train::{Learner, SupervisedTraining};
+/// use burn_distill::models::Vgg;
+/// use burn_distill::train::Classifier;
+/// # fn run(vgg: Vgg,
+/// #        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>,
+/// #        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>) {
+/// let learner = Learner::new(Classifier::new(vgg), AdamConfig::new().init(), ConstantLr::new(1e-3));
+/// let trained: Vgg = SupervisedTraining::new("/tmp/teacher", train, valid)
+///     .metric_valid_numeric(AccuracyMetric::new())
+///     .num_epochs(10)
+///     .launch(learner)
+///     .model
+///     .model;
+/// # }
+/// ```
+#[derive(Module, Debug)]
+pub struct Classifier<M, I: DistillInput = Tensor<4>> {
+    /// The model being trained.
+    pub model: M,
+    #[module(skip)]
+    input: PhantomData<I>,
+}
+
+impl<M, I: DistillInput> Classifier<M, I> {
+    /// Wraps `model` for training.
+    pub fn new(model: M) -> Self {
+        Self {
+            model,
+            input: PhantomData,
+        }
+    }
+}
+
+impl<M: FeatureModel<I>, I: DistillInput> Classifier<M, I> {
+    fn classify(&self, batch: DistillBatch<I>) -> ClassificationOutput {
+        let logits = self.model.forward_features(batch.inputs).logits;
+        let loss = cross_entropy_per_sample(logits.clone(), batch.labels.clone()).mean();
+        ClassificationOutput::new(loss, logits, batch.labels)
+    }
+}
+
+impl<M: FeatureModel<I> + 'static, I: DistillInput> TrainStep for Classifier<M, I> {
+    type Input = DistillBatch<I>;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: DistillBatch<I>) -> TrainOutput<ClassificationOutput> {
+        let output = self.classify(batch);
+        let grads = output.loss.backward();
+        TrainOutput::new(self, grads, output)
+    }
+}
+
+impl<M: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Classifier<M, I> {
+    type Input = DistillBatch<I>;
+    type Output = ClassificationOutput;
+
+    fn step(&self, batch: DistillBatch<I>) -> ClassificationOutput {
+        self.classify(batch)
     }
 }

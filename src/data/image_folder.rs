@@ -177,3 +177,45 @@ fn decode_rgb32(path: &Path, out: &mut Vec<u8>) -> crate::Result<()> {
     }
     Ok(())
 }
+
+/// Where CIFAR data already is, without downloading: `data_dir` when given; else the official
+/// binary files in [`CifarVariant::default_dir`]; else burn-dataset's PNG folders in
+/// [`CifarVariant::burn_dataset_dir`]; else `None` (then download into `default_dir` with the
+/// `download` feature, or put the files there).
+///
+/// # Example
+/// ```
+/// use burn_distill::data::{CifarVariant, find_cifar};
+///
+/// let dir = std::path::Path::new("/data/cifar-100");
+/// assert_eq!(find_cifar(CifarVariant::Cifar100, Some(dir)).as_deref(), Some(dir));
+/// ```
+pub fn find_cifar(variant: CifarVariant, data_dir: Option<&Path>) -> Option<PathBuf> {
+    if let Some(dir) = data_dir {
+        return Some(dir.to_path_buf());
+    }
+    let binary = variant.default_dir();
+    let folders = variant.burn_dataset_dir();
+    if binary.join(variant.files(Split::Train)[0]).is_file() {
+        Some(binary)
+    } else if folders.join("train").is_dir() {
+        Some(folders)
+    } else {
+        None
+    }
+}
+
+/// A CIFAR split from `dir` in either layout: the official binary files
+/// ([`load_cifar`](super::load_cifar))
+/// when the split's first file is there, else PNG folders `dir/<train|test>/<class>/*.png`
+/// ([`load_cifar_image_folder`]).
+///
+/// # Errors
+/// As [`load_cifar`](super::load_cifar) or [`load_cifar_image_folder`].
+pub fn load_cifar_any(dir: &Path, variant: CifarVariant, split: Split) -> crate::Result<ImageData> {
+    if !dir.join(variant.files(split)[0]).is_file() && dir.join("train").is_dir() {
+        load_cifar_image_folder(dir, variant, split)
+    } else {
+        super::cifar::load_cifar(dir, variant, split)
+    }
+}

@@ -15,4 +15,4 @@ pub use fashion_mnist::{
     parse_idx_labels,
 };
 pub use image::{Augmentation, ImageBatcher, ImageData, ImageItem, Split};
-pub use image_folder::load_cifar_image_folder;
+pub use image_folder::{find_cifar, load_cifar_any, load_cifar_image_folder};

@@ -29,14 +29,18 @@ use burn::tensor::Tensor;
 /// assert!(diff.into_scalar::<f32>() < 1e-5);
 /// ```
 pub fn fold_batch_norm(conv: &Conv2d, norm: &BatchNorm) -> Conv2d {
-    let weight = conv.weight.val();
+    // Constants of a frozen model: computed without autodiff, so the folded parameters are
+    // leaves (and a model on an autodiff device can be folded too).
+    let weight = conv.weight.val().without_autodiff();
     let [out, ..] = weight.dims();
-    let scale = norm.gamma.val() / norm.running_var.value().add_scalar(norm.epsilon).sqrt();
+    let variance = norm.running_var.value().without_autodiff();
+    let scale = norm.gamma.val().without_autodiff() / variance.add_scalar(norm.epsilon).sqrt();
     let bias = match &conv.bias {
-        Some(bias) => bias.val(),
+        Some(bias) => bias.val().without_autodiff(),
         None => Tensor::zeros([out], &weight.device()),
     };
-    let bias = (bias - norm.running_mean.value()) * scale.clone() + norm.beta.val();
+    let bias = (bias - norm.running_mean.value().without_autodiff()) * scale.clone()
+        + norm.beta.val().without_autodiff();
     let mut folded = conv.clone();
     folded.weight = Param::from_tensor(weight * scale.reshape([out, 1, 1, 1]));
     folded.bias = Some(Param::from_tensor(bias));

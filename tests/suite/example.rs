@@ -7,13 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The example binary, built by `cargo test` next to the test binaries.
+/// The experiments example binary, built by `cargo test` next to the test binaries.
 fn example() -> PathBuf {
+    example_binary("cifar100_experiments")
+}
+
+/// An example binary built by `cargo test` next to the test binaries.
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir
         .join("examples")
-        .join(format!("cifar100{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
         "example binary not found at {}",
@@ -447,10 +452,11 @@ fn ablation_writes_its_table_json_and_chart_and_prescreen_drops_a_teacher() {
     let _ = std::fs::remove_dir_all(out);
 }
 
-/// The README's first command on a machine with no data: the official archive is fetched
-/// (from a server on 127.0.0.1 standing in for the real one, through the URL, size and MD5
-/// variables), verified and extracted into the cache, then the run trains, evaluates and
-/// exports. A second run finds the cache and makes no request.
+/// The README's first command (the `cifar100` tutorial) on a machine with no data: the
+/// official archive is fetched (from a server on 127.0.0.1 standing in for the real one,
+/// through the URL, size and MD5 variables), verified and extracted into the cache, then the
+/// run trains the teachers, distils, evaluates and exports. A second run finds the cache and
+/// makes no request, and resumes from burn-train's checkpoint.
 #[cfg(feature = "download")]
 #[test]
 fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
@@ -466,12 +472,11 @@ fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
     let server = Server::start(vec![Reply::Body(archive.clone())]);
     let cache = temp("cache-download");
     let out = temp("out-download");
-    let example_cmd = |url: &str| {
-        let mut cmd = Command::new(example());
+    let tutorial = |url: &str, epochs: &str| {
+        let mut cmd = Command::new(example_binary("cifar100"));
         cmd.args(["--out", out.to_str().unwrap()])
-            .args(SMALL)
-            .arg("0.02")
-            .args(["--epochs", "1"])
+            .args(["--width", "4", "--teacher-epochs", "1", "--epochs", epochs])
+            .args(["--batch-size", "32", "--limit-test", "100"])
             .env("XDG_CACHE_HOME", &cache)
             .env("BURN_DISTILL_CIFAR100_URL", url)
             .env("BURN_DISTILL_CIFAR100_SIZE", archive.len().to_string())
@@ -479,30 +484,51 @@ fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
             .env("NODEVICE_SELECT", "1");
         cmd
     };
-    let first = run(&mut example_cmd(&server.url));
+    let first = run(&mut tutorial(&server.url, "1"));
     let stderr = String::from_utf8_lossy(&first.stderr);
+    let stdout = String::from_utf8_lossy(&first.stdout);
     assert!(stderr.contains("downloading"), "{stderr}");
     let cached = cache.join("burn-distill/cifar-100");
     assert_eq!(
         std::fs::read(cached.join("train.bin")).unwrap(),
         read("train.bin")
     );
-    assert!(out.join("student.bpk").is_file(), "exported");
-    assert!(results(&out)["student"]["test_accuracy"].is_number());
+    for line in ["best single teacher", "student vgg8", "exported"] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    for file in [
+        "student.bpk",
+        "student.safetensors",
+        "teachers/vgg13.bpk",
+        "teachers/resnet8x4.bpk",
+    ] {
+        assert!(out.join(file).is_file(), "{file} not written");
+    }
+    let accuracy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert!(accuracy["student_test_accuracy"].is_number());
     assert_eq!(server.requests(), 1);
 
-    // The server "stopped": an address where nobody listens. The cache is used.
+    // The server "stopped": an address where nobody listens. The cache and the saved
+    // teachers are used, and the distillation resumes from epoch 1 to epoch 2.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    run(&mut example_cmd(&format!("http://127.0.0.1:{port}/gone.tar.gz")).arg("eval"));
+    let second =
+        run(&mut tutorial(&format!("http://127.0.0.1:{port}/gone.tar.gz"), "2").arg("--resume"));
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("teacher vgg13: loading"), "{stdout}");
+    assert!(
+        out.join("distill/checkpoint/model-2.bpk").is_file(),
+        "epoch 2 checkpointed"
+    );
     assert_eq!(server.requests(), 1);
 
     // A bad checksum on a fresh cache: one clear line, exit code 1, nothing left behind.
     let _ = std::fs::remove_dir_all(&cache);
-    let failed = example_cmd(&server.url)
+    let failed = tutorial(&server.url, "1")
         .env("BURN_DISTILL_CIFAR100_MD5", "0".repeat(32))
         .output()
         .unwrap();
@@ -517,6 +543,14 @@ fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     let left: Vec<_> = std::fs::read_dir(&cached).unwrap().collect();
     assert!(left.is_empty(), "left in the cache: {left:?}");
+
+    // A bad option: clap's usage error, exit code 2.
+    let bad = tutorial(&server.url, "1")
+        .args(["--weighting", "loudest"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("loudest"));
     for dir in [data, cache, out] {
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -186,3 +186,20 @@ fn folded_batch_norm_gives_the_same_outputs() {
     let twice = cnn.clone().fold_batch_norm().fold_batch_norm();
     check("cnn", outputs(&cnn, x.clone()), outputs(&twice, x));
 }
+
+/// Folding works on a model still on an autodiff device (as loaded for training), and the
+/// result freezes into a teacher.
+#[test]
+fn a_model_on_an_autodiff_device_folds() {
+    use burn_distill::models::FoldBatchNorm;
+    use burn_distill::{FrozenTeacher, Teacher};
+    let plain = cpu_devices().remove(0).1;
+    let device = plain.clone().autodiff();
+    let vgg = VggConfig::vgg8(10).with_width(4).init(&device);
+    let x = Tensor::<4>::ones([2, 3, 32, 32], &plain);
+    let want = floats(&vgg.clone().valid().forward(x.clone()));
+    let teacher = FrozenTeacher::from_model("folded", vgg.fold_batch_norm());
+    let got = floats(&teacher.forward(x).logits);
+    let gap = relative_gap(&got, &want);
+    assert!(gap < 1e-4, "folded teacher differs by {gap}");
+}

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 pub const HELP: &str = "\
 burn-distill CIFAR example: train teachers, distill a student, evaluate, export.
 
-USAGE: cargo run --release --example cifar100 -- [STAGE] [OPTIONS]
+USAGE: cargo run --release --example cifar100_experiments -- [STAGE] [OPTIONS]
 
-STAGES (default: all of them in order)
+STAGES (default, or `all`: train-teachers, distill, eval; `ablation` runs only when named)
   train-teachers   train (or load) the teachers and report their test accuracy
   distill          distill the student from the teachers (needs trained teachers)
   eval             evaluate the exported student and the teachers, print the results table

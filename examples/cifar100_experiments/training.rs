@@ -14,7 +14,7 @@ use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Int, Tensor};
 use burn_distill::data::{
     Augmentation, CifarVariant, FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-    ImageBatcher, ImageData, Split, load_cifar, load_cifar_image_folder, load_fashion_mnist,
+    ImageBatcher, ImageData, Split, find_cifar, load_cifar_any, load_fashion_mnist,
 };
 use burn_distill::files::{PytorchLayout, load_weights, save_weights};
 use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
@@ -96,10 +96,8 @@ fn cifar_dir(
     }
     let binary = variant.default_dir();
     let folders = variant.burn_dataset_dir();
-    if binary.join(variant.files(Split::Train)[0]).is_file() {
-        Ok(binary)
-    } else if folders.join("train").is_dir() {
-        Ok(folders)
+    if let Some(dir) = find_cifar(variant, None) {
+        Ok(dir)
     } else if cfg!(feature = "download") && !no_download {
         #[cfg(feature = "download")]
         {
@@ -130,20 +128,6 @@ fn cifar_dir(
             binary.display(),
             folders.display()
         ))
-    }
-}
-
-/// CIFAR from `dir`: the official binary files when the first one is there, else PNG
-/// folders (`dir/train/<class>/*.png`).
-fn load_any_cifar(
-    dir: &Path,
-    variant: CifarVariant,
-    split: Split,
-) -> burn_distill::Result<ImageData> {
-    if !dir.join(variant.files(split)[0]).is_file() && dir.join("train").is_dir() {
-        load_cifar_image_folder(dir, variant, split)
-    } else {
-        load_cifar(dir, variant, split)
     }
 }
 
@@ -184,8 +168,8 @@ pub fn run(args: &Args) -> Result<(), String> {
     let load = |split| {
         let data = match config.dataset.as_str() {
             "fashion-mnist" => load_fashion_mnist(&dir, split),
-            "cifar10" => load_any_cifar(&dir, CifarVariant::Cifar10, split),
-            _ => load_any_cifar(&dir, CifarVariant::Cifar100, split),
+            "cifar10" => load_cifar_any(&dir, CifarVariant::Cifar10, split),
+            _ => load_cifar_any(&dir, CifarVariant::Cifar100, split),
         };
         data.map_err(|e| format!("{e}\n(or point --data-dir at the folder holding the files)"))
     };

@@ -1,5 +1,7 @@
-//! The CIFAR-100 distillation example: several teachers distilled into a small VGG student
-//! with the screened cross-entropy method. See `--help`.
+//! The long CIFAR experiments: teachers, distillation with every weighting, the ablation
+//! stage over seeds, charts and resumable runs, with its own training loop (the per-method
+//! ablation, its hand-made LR schedule and resume checks predate the burn-train version in
+//! `examples/cifar100.rs`, which is the tutorial). See `--help`.
 
 mod ablation;
 mod args;

@@ -1,0 +1,401 @@
+//! Multi-teacher distillation on CIFAR-100 with burn-train, top to bottom:
+//! data → teachers → `DistillerConfig` → `SupervisedTraining` → evaluation → export.
+//!
+//! ```text
+//! cargo run --release --features download,train --example cifar100 -- --help
+//! ```
+//!
+//! The defaults (narrow models, a 5,000-image subset, a few epochs) finish on a laptop CPU;
+//! they show the workflow, not the paper's numbers (`cifar100_experiments` has the long
+//! runs and the ablation).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::module::Module;
+use burn::optim::AdamConfig;
+use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::tensor::Device;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining};
+use burn_distill::data::{
+    Augmentation, CifarVariant, ImageBatcher, ImageData, Split, find_cifar, load_cifar_any,
+};
+use burn_distill::files::save_weights;
+use burn_distill::models::{FoldBatchNorm, ResNetConfig, Vgg, VggConfig};
+use burn_distill::train::{Classifier, LossPart, LossPartMetric, TeacherStat};
+use burn_distill::{
+    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
+    FrozenTeacher, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, prescreen,
+};
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(about = "Distil two CIFAR teachers into a small VGG8 student with burn-train.")]
+struct Args {
+    /// Which CIFAR.
+    #[arg(long, value_enum, default_value_t = Dataset::Cifar100)]
+    dataset: Dataset,
+    /// Folder with the official binary files (or burn-dataset's PNG folders). Default: the
+    /// cache, ~/.cache/burn-distill/<cifar-100|cifar-10>, downloaded there on first use.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Never download; fail with where to put the files instead.
+    #[arg(long)]
+    no_download: bool,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Flex)]
+    device: DeviceChoice,
+    /// How the teachers are weighted per sample.
+    #[arg(long, value_enum, default_value_t = WeightingChoice::Screened)]
+    weighting: WeightingChoice,
+    /// Feature distance: plain MSE, or MSE over the teacher map's mean square.
+    #[arg(long, value_enum, default_value_t = FeatureNormChoice::Teacher)]
+    feature_norm: FeatureNormChoice,
+    /// Weight of the feature term (0: logits only).
+    #[arg(long, default_value_t = 1.0)]
+    feature_weight: f64,
+    #[arg(long, default_value_t = 4)]
+    teacher_epochs: usize,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Channels of the first stage (64 = the literature's models).
+    #[arg(long, default_value_t = 16)]
+    width: usize,
+    /// Training images used (0: all).
+    #[arg(long, default_value_t = 5000)]
+    limit_train: usize,
+    /// Test images used (0: all).
+    #[arg(long, default_value_t = 2000)]
+    limit_test: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value = "runs/cifar100")]
+    out: PathBuf,
+    /// Continue the distillation from the last epoch checkpointed in --out.
+    #[arg(long)]
+    resume: bool,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Dataset {
+    Cifar100,
+    Cifar10,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DeviceChoice {
+    Flex,
+    #[cfg(feature = "ndarray")]
+    Ndarray,
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WeightingChoice {
+    /// Screened cross-entropy weighting (this library's method).
+    Screened,
+    /// AVER: every teacher 1/K.
+    Average,
+    /// CA-MKD's confidence weights.
+    Confidence,
+    /// EBKD's entropy weights.
+    Entropy,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum FeatureNormChoice {
+    None,
+    Teacher,
+}
+
+type Loader = Arc<dyn DataLoader<DistillBatch>>;
+
+fn main() {
+    let args = Args::parse();
+    if let Err(message) = run(&args) {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let device = match args.device {
+        DeviceChoice::Flex => Device::flex(),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        DeviceChoice::Ndarray => Device::ndarray(),
+        #[cfg(feature = "wgpu")]
+        DeviceChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+    };
+    device.seed(args.seed);
+    let train_device = device.clone().autodiff();
+
+    // 1. Data: the official binary files, downloaded into the cache on first use.
+    let variant = match args.dataset {
+        Dataset::Cifar100 => CifarVariant::Cifar100,
+        Dataset::Cifar10 => CifarVariant::Cifar10,
+    };
+    let dir = data_dir(args, variant)?;
+    let load = |split, limit: usize| -> Result<ImageData, String> {
+        let mut data = load_cifar_any(&dir, variant, split).map_err(|e| e.to_string())?;
+        if limit > 0 {
+            data.truncate(limit);
+        }
+        Ok(data)
+    };
+    let (train, test) = (
+        load(Split::Train, args.limit_train)?,
+        load(Split::Test, args.limit_test)?,
+    );
+    println!(
+        "data: {} training and {} test images from {}",
+        train.labels.len(),
+        test.labels.len(),
+        dir.display()
+    );
+    let (mean, std) = variant.normalization();
+    let loader = |data: &ImageData, augment: bool, batch_size: usize| -> Loader {
+        let augmentation = augment.then_some(Augmentation {
+            padding: 4,
+            flip: true,
+        });
+        DataLoaderBuilder::new(ImageBatcher::new(
+            [3, 32, 32],
+            &mean,
+            &std,
+            augmentation,
+            args.seed,
+        ))
+        .batch_size(batch_size)
+        .shuffle(args.seed)
+        .set_device(train_device.clone())
+        .build(Arc::new(data.clone()))
+    };
+    let (train_loader, test_loader) = (
+        loader(&train, true, args.batch_size),
+        loader(&test, false, 256),
+    );
+
+    // 2. Teachers: trained with burn-train (or loaded from --out), then frozen with their
+    //    batch norms folded into the convolutions (inference only needs the folded form).
+    let classes = variant.num_classes();
+    let vgg13 = VggConfig::vgg13(classes)
+        .with_width(args.width)
+        .init(&train_device);
+    let resnet = ResNetConfig::resnet8x4(classes)
+        .with_widths([args.width, args.width, 2 * args.width, 4 * args.width])
+        .init(&train_device)
+        .map_err(|e| e.to_string())?;
+    let teachers: Vec<Arc<dyn Teacher>> = vec![
+        Arc::new(FrozenTeacher::from_model(
+            "vgg13",
+            teacher(args, "vgg13", vgg13, &train_loader, &test_loader)?.fold_batch_norm(),
+        )),
+        Arc::new(FrozenTeacher::from_model(
+            "resnet8x4",
+            teacher(args, "resnet8x4", resnet, &train_loader, &test_loader)?.fold_batch_norm(),
+        )),
+    ];
+
+    // The best single teacher on the test subset (for reference), by one screening pass.
+    let batches: Vec<_> = test_loader
+        .iter()
+        .map(|b| b.map(|b| (b.inputs, b.labels)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("reading the test data: {e:?}"))?;
+    let screened =
+        prescreen(&teachers, batches, &ScreeningRule::TopK(1)).map_err(|e| e.to_string())?;
+    for (k, teacher) in teachers.iter().enumerate() {
+        println!(
+            "teacher {k} {}: test accuracy {:.2} %, cross-entropy {:.3}",
+            teacher.name(),
+            100.0 * screened.accuracy[k],
+            screened.mean_cross_entropy[k]
+        );
+    }
+    println!("best single teacher: {}", teachers[screened.kept[0]].name());
+
+    // 3. The distiller: the student, the teachers, the selector and the loss.
+    let weighting = match args.weighting {
+        WeightingChoice::Screened => Weighting::Softmax,
+        WeightingChoice::Average => Weighting::Average,
+        WeightingChoice::Confidence => Weighting::Confidence,
+        WeightingChoice::Entropy => Weighting::Entropy,
+    };
+    let selector = match args.weighting {
+        WeightingChoice::Screened => TeacherSelectorConfig::new(),
+        _ => TeacherSelectorConfig::unscreened(weighting),
+    };
+    let loss = DistillationLossConfig::new()
+        .with_feature_weight(args.feature_weight)
+        .with_feature_norm(match args.feature_norm {
+            FeatureNormChoice::None => FeatureNorm::None,
+            FeatureNormChoice::Teacher => FeatureNorm::TeacherMeanSquare,
+        });
+    let student = VggConfig::vgg8(classes)
+        .with_width(args.width / 2)
+        .init(&train_device);
+    let distiller = DistillerConfig::new()
+        .with_selector(selector)
+        .with_loss(loss)
+        .init(student, teachers.clone(), &train_device)
+        .map_err(|e| e.to_string())?;
+
+    // 4. burn-train does the loop: metrics, progress, checkpoints (for --resume).
+    let run_dir = args.out.join("distill");
+    let mut training = SupervisedTraining::new(&run_dir, train_loader.clone(), test_loader.clone())
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_train_numeric(LossMetric::new())
+        .metric_train_numeric(LossPartMetric::new(LossPart::Hard))
+        .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
+        .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
+        .with_default_checkpointers()
+        .num_epochs(args.epochs)
+        .summary();
+    for k in 0..teachers.len() {
+        training = training
+            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::KeepRate, k))
+            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::MeanWeight, k));
+    }
+    if args.resume {
+        match last_checkpoint(&run_dir.join("checkpoint")) {
+            Some(epoch) if epoch >= args.epochs => {
+                return Err(format!(
+                    "{} already holds all {epoch} epochs",
+                    run_dir.display()
+                ));
+            }
+            Some(epoch) => training = training.checkpoint(epoch),
+            None => {
+                return Err(format!(
+                    "--resume: no checkpoint in {}",
+                    run_dir.join("checkpoint").display()
+                ));
+            }
+        }
+    }
+    let learner = Learner::new(
+        distiller,
+        AdamConfig::new().init(),
+        ConstantLr::new(args.lr),
+    );
+    let result = training.launch(learner);
+    if let Some(error) = result.error {
+        return Err(format!("training stopped: {error:?}"));
+    }
+    let student = result.model.into_student().valid();
+
+    // 5. Evaluation on the test subset, 6. export.
+    let accuracy = test_accuracy(&student, &test_loader);
+    println!(
+        "student vgg8 (width {}): test accuracy {:.2} %",
+        args.width / 2,
+        100.0 * accuracy
+    );
+    for name in ["student.bpk", "student.safetensors"] {
+        save_weights(student.clone(), args.out.join(name)).map_err(|e| e.to_string())?;
+    }
+    std::fs::write(
+        args.out.join("results.json"),
+        format!("{{\"student_test_accuracy\": {accuracy}}}\n"),
+    )
+    .map_err(|e| format!("{}: {e}", args.out.display()))?;
+    println!(
+        "exported {} and student.safetensors",
+        args.out.join("student.bpk").display()
+    );
+    Ok(())
+}
+
+/// `--data-dir`, else the data already in the cache, else a download into it (with the
+/// `download` feature).
+fn data_dir(args: &Args, variant: CifarVariant) -> Result<PathBuf, String> {
+    if let Some(dir) = find_cifar(variant, args.data_dir.as_deref()) {
+        return Ok(dir);
+    }
+    #[cfg(feature = "download")]
+    let dir =
+        burn_distill::download::fetch_cifar(variant, &variant.default_dir(), !args.no_download);
+    #[cfg(not(feature = "download"))]
+    let dir = burn_distill::data::load_cifar(&variant.default_dir(), variant, Split::Test)
+        .map(|_| variant.default_dir());
+    dir.map_err(|e| format!("{e} (build with --features download to fetch it)"))
+}
+
+/// A teacher from `out/teachers/<name>.bpk`, or trained with burn-train and saved there.
+fn teacher<M>(args: &Args, name: &str, model: M, train: &Loader, test: &Loader) -> Result<M, String>
+where
+    M: FeatureModel + burn_distill::files::PytorchLayout + 'static,
+{
+    let path = args.out.join("teachers").join(format!("{name}.bpk"));
+    if path.is_file() {
+        println!("teacher {name}: loading {}", path.display());
+        return burn_distill::files::load_weights(model, &path).map_err(|e| e.to_string());
+    }
+    println!(
+        "teacher {name}: training for {} epochs",
+        args.teacher_epochs
+    );
+    let trained = SupervisedTraining::new(
+        args.out.join("teachers").join(name),
+        train.clone(),
+        test.clone(),
+    )
+    .metric_train_numeric(AccuracyMetric::new())
+    .metric_valid_numeric(AccuracyMetric::new())
+    .metric_train_numeric(LossMetric::new())
+    .num_epochs(args.teacher_epochs)
+    .launch(Learner::new(
+        Classifier::new(model),
+        AdamConfig::new().init(),
+        ConstantLr::new(args.lr),
+    ));
+    if let Some(error) = trained.error {
+        return Err(format!("training teacher {name} stopped: {error:?}"));
+    }
+    let model = trained.model.model;
+    save_weights(model.clone(), &path).map_err(|e| e.to_string())?;
+    Ok(model)
+}
+
+/// The highest epoch with a saved model checkpoint in `dir` (`model-<epoch>.bpk`).
+fn last_checkpoint(dir: &Path) -> Option<usize> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse()
+                .ok()
+        })
+        .max()
+}
+
+fn test_accuracy(student: &Vgg, test: &Loader) -> f64 {
+    let (mut correct, mut total) = (0i64, 0usize);
+    for batch in test.iter().flatten() {
+        let [n] = batch.labels.dims();
+        let predicted = student
+            .forward(batch.inputs.without_autodiff())
+            .argmax(1)
+            .reshape([n]);
+        correct += predicted
+            .equal(batch.labels.without_autodiff())
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+        total += n;
+    }
+    correct as f64 / total.max(1) as f64
+}
