@@ -221,7 +221,7 @@ impl Metric for LossPartMetric {
                 values
                     .as_ref()
                     .filter(|v| v.dims()[0] > k)
-                    .map(|v| v.clone().slice([k..k + 1]))
+                    .map(|v| v.clone().narrow(0, k, 1))
             }
         };
         if let Some(value) = value {

@@ -517,7 +517,7 @@ fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
         .unwrap()
         .port();
     let second =
-        run(&mut tutorial(&format!("http://127.0.0.1:{port}/gone.tar.gz"), "2").arg("--resume"));
+        run(tutorial(&format!("http://127.0.0.1:{port}/gone.tar.gz"), "2").arg("--resume"));
     let stdout = String::from_utf8_lossy(&second.stdout);
     assert!(stdout.contains("teacher vgg13: loading"), "{stdout}");
     assert!(

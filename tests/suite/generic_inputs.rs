@@ -131,7 +131,7 @@ fn transformer_teachers_on_token_ids_distil_into_an_mlp_student() {
         .init_with_probe(
             BagOfTokens::new(&device),
             teachers,
-            tokens.clone().slice([0..2]),
+            tokens.clone().narrow(0, 0, 2),
             &device,
         )
         .unwrap();
@@ -193,6 +193,7 @@ fn sequence_values(x: &Tensor<3>) -> Vec<Vec<Vec<f64>>> {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)] // the formulas read best with explicit indices
 fn sequence_length_alignment_matches_pooling_and_interpolation_formulas() {
     let device = Device::default();
     for (from, to) in [
