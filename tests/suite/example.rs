@@ -1,7 +1,7 @@
-//! The cifar100 example end to end, on a small generated dataset in the official binary
-//! format: train teachers, distill, evaluate, export and reload; resume after a killed run;
-//! clear errors for missing data, bad arguments and a checkpoint of another configuration.
-use crate::common;
+//! The CIFAR examples end to end, on small generated datasets in the official binary format.
+//! `cifar100_experiments`: train teachers, distill, evaluate, export and reload; resume after
+//! a killed run; clear errors for missing data, bad arguments and a checkpoint of another
+//! configuration. `cifar100` (the tutorial): download, cache, train, export and resume.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -460,7 +460,7 @@ fn ablation_writes_its_table_json_and_chart_and_prescreen_drops_a_teacher() {
 #[cfg(feature = "download")]
 #[test]
 fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
-    use common::http::{Reply, Server, md5_hex, tar_gz};
+    use crate::common::http::{Reply, Server, md5_hex, tar_gz};
 
     let data = temp("data-download");
     write_dataset(&data, 256, 100);
