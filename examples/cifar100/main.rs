@@ -24,96 +24,16 @@ use burn_distill::data::{
 };
 use burn_distill::files::save_weights;
 use burn_distill::models::{FoldBatchNorm, ResNetConfig, Vgg, VggConfig};
-use burn_distill::train::{Classifier, LossPart, LossPartMetric, TeacherStat};
+use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
 use burn_distill::{
     DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
     FrozenTeacher, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, prescreen,
 };
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
-#[derive(Parser, Debug)]
-#[command(about = "Distil two CIFAR teachers into a small VGG8 student with burn-train.")]
-struct Args {
-    /// Which CIFAR.
-    #[arg(long, value_enum, default_value_t = Dataset::Cifar100)]
-    dataset: Dataset,
-    /// Folder with the official binary files (or burn-dataset's PNG folders). Default: the
-    /// cache, ~/.cache/burn-distill/<cifar-100|cifar-10>, downloaded there on first use.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Never download; fail with where to put the files instead.
-    #[arg(long)]
-    no_download: bool,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Flex)]
-    device: DeviceChoice,
-    /// How the teachers are weighted per sample.
-    #[arg(long, value_enum, default_value_t = WeightingChoice::Screened)]
-    weighting: WeightingChoice,
-    /// Feature distance: plain MSE, or MSE over the teacher map's mean square.
-    #[arg(long, value_enum, default_value_t = FeatureNormChoice::Teacher)]
-    feature_norm: FeatureNormChoice,
-    /// Weight of the feature term (0: logits only).
-    #[arg(long, default_value_t = 1.0)]
-    feature_weight: f64,
-    #[arg(long, default_value_t = 4)]
-    teacher_epochs: usize,
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    batch_size: usize,
-    /// Channels of the first stage (64 = the literature's models).
-    #[arg(long, default_value_t = 16)]
-    width: usize,
-    /// Training images used (0: all).
-    #[arg(long, default_value_t = 5000)]
-    limit_train: usize,
-    /// Test images used (0: all).
-    #[arg(long, default_value_t = 2000)]
-    limit_test: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    #[arg(long, default_value = "runs/cifar100")]
-    out: PathBuf,
-    /// Continue the distillation from the last epoch checkpointed in --out.
-    #[arg(long)]
-    resume: bool,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-}
+mod args;
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Dataset {
-    Cifar100,
-    Cifar10,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DeviceChoice {
-    Flex,
-    #[cfg(feature = "ndarray")]
-    Ndarray,
-    #[cfg(feature = "wgpu")]
-    Wgpu,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum WeightingChoice {
-    /// Screened cross-entropy weighting (this library's method).
-    Screened,
-    /// AVER: every teacher 1/K.
-    Average,
-    /// CA-MKD's confidence weights.
-    Confidence,
-    /// EBKD's entropy weights.
-    Entropy,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum FeatureNormChoice {
-    None,
-    Teacher,
-}
+use args::{Args, Dataset, DeviceChoice, FeatureNormChoice, WeightingChoice};
 
 type Loader = Arc<dyn DataLoader<DistillBatch>>;
 
@@ -258,8 +178,8 @@ fn run(args: &Args) -> Result<(), String> {
         .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
         .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
         .with_default_checkpointers()
-        .num_epochs(args.epochs)
-        .summary();
+        .renderer(Box::new(ProgressRenderer::new()))
+        .num_epochs(args.epochs);
     for k in 0..teachers.len() {
         training = training
             .metric_train_numeric(LossPartMetric::teacher(TeacherStat::KeepRate, k))
@@ -352,6 +272,7 @@ where
     .metric_train_numeric(AccuracyMetric::new())
     .metric_valid_numeric(AccuracyMetric::new())
     .metric_train_numeric(LossMetric::new())
+    .renderer(Box::new(ProgressRenderer::new()))
     .num_epochs(args.teacher_epochs)
     .launch(Learner::new(
         Classifier::new(model),

@@ -1,0 +1,89 @@
+//! The tutorial's command-line options (clap, derive) and their typed values.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(about = "Distil two CIFAR teachers into a small VGG8 student with burn-train.")]
+pub struct Args {
+    /// Which CIFAR.
+    #[arg(long, value_enum, default_value_t = Dataset::Cifar100)]
+    pub dataset: Dataset,
+    /// Folder with the official binary files (or burn-dataset's PNG folders). Default: the
+    /// cache, ~/.cache/burn-distill/<cifar-100|cifar-10>, downloaded there on first use.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Never download; fail with where to put the files instead.
+    #[arg(long)]
+    pub no_download: bool,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Flex)]
+    pub device: DeviceChoice,
+    /// How the teachers are weighted per sample.
+    #[arg(long, value_enum, default_value_t = WeightingChoice::Screened)]
+    pub weighting: WeightingChoice,
+    /// Feature distance: plain MSE, or MSE over the teacher map's mean square.
+    #[arg(long, value_enum, default_value_t = FeatureNormChoice::Teacher)]
+    pub feature_norm: FeatureNormChoice,
+    /// Weight of the feature term (0: logits only).
+    #[arg(long, default_value_t = 1.0)]
+    pub feature_weight: f64,
+    #[arg(long, default_value_t = 4)]
+    pub teacher_epochs: usize,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Channels of the first stage (64 = the literature's models).
+    #[arg(long, default_value_t = 16)]
+    pub width: usize,
+    /// Training images used (0: all).
+    #[arg(long, default_value_t = 5000)]
+    pub limit_train: usize,
+    /// Test images used (0: all).
+    #[arg(long, default_value_t = 2000)]
+    pub limit_test: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    #[arg(long, default_value = "runs/cifar100")]
+    pub out: PathBuf,
+    /// Continue the distillation from the last epoch checkpointed in --out.
+    #[arg(long)]
+    pub resume: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Dataset {
+    Cifar100,
+    Cifar10,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DeviceChoice {
+    Flex,
+    #[cfg(feature = "ndarray")]
+    Ndarray,
+    #[cfg(feature = "wgpu")]
+    Wgpu,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WeightingChoice {
+    /// Screened cross-entropy weighting (this library's method).
+    Screened,
+    /// AVER: every teacher 1/K.
+    Average,
+    /// CA-MKD's confidence weights.
+    Confidence,
+    /// EBKD's entropy weights.
+    Entropy,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FeatureNormChoice {
+    None,
+    Teacher,
+}
