@@ -4,7 +4,7 @@
 //! selector through the plain-loop API (`Distiller::forward`).
 //!
 //! ```text
-//! cargo run --example sequence_fashion_mnist --features train -- --help
+//! cargo run --example sequence_fashion_mnist -- --help
 //! ```
 //!
 //! The data is Debian's `dataset-fashion-mnist` (or the original `.gz` files in

@@ -215,12 +215,7 @@ pub fn fetch_cifar(
     dir: &Path,
     allow_download: bool,
 ) -> crate::Result<PathBuf> {
-    let files: Vec<&str> = variant
-        .files(Split::Train)
-        .into_iter()
-        .chain(variant.files(Split::Test))
-        .collect();
-    if files.iter().all(|f| dir.join(f).is_file()) {
+    if all_files(variant).iter().all(|f| dir.join(f).is_file()) {
         return Ok(dir.to_path_buf());
     }
     fetch_cifar_from(
@@ -242,11 +237,7 @@ pub fn fetch_cifar_from(
     dir: &Path,
     allow_download: bool,
 ) -> crate::Result<PathBuf> {
-    let files: Vec<&str> = variant
-        .files(Split::Train)
-        .into_iter()
-        .chain(variant.files(Split::Test))
-        .collect();
+    let files = all_files(variant);
     if files.iter().all(|f| dir.join(f).is_file()) {
         return Ok(dir.to_path_buf());
     }
@@ -285,6 +276,15 @@ pub fn fetch_cifar_from(
     extracted?;
     let _ = fs::remove_file(&tarball);
     Ok(dir.to_path_buf())
+}
+
+/// Every file of both splits in the official binary layout.
+fn all_files(variant: CifarVariant) -> Vec<&'static str> {
+    variant
+        .files(Split::Train)
+        .into_iter()
+        .chain(variant.files(Split::Test))
+        .collect()
 }
 
 /// Extracts the entries of the gzip tar `tarball` whose file names are in `wanted` into
