@@ -35,7 +35,7 @@ use std::path::PathBuf;
 /// | An IDX file with a wrong magic number, wrong size or truncated | [`crate::data::parse_idx_images`], [`crate::data::parse_idx_labels`] | [`Error::InvalidFormat`] naming the file |
 /// | Labels out of range in a CIFAR or IDX file | the same parsers | [`Error::CorruptRecord`] naming the file and record |
 /// | A CIFAR PNG folder with a corrupt PNG, an image that is not 32x32, or the wrong number of class folders | [`crate::data::load_cifar_image_folder`] | [`Error::InvalidFormat`] naming the file or folder |
-/// | A failed download (offline, HTTP error, short transfer, wrong MD5) | [`crate::download::download`], [`crate::download::fetch_cifar`] (feature `download`) | [`Error::Download`] naming the URL, the cause and where to put the file by hand |
+/// | A failed download (offline, HTTP error, short transfer, wrong MD5) | `download::download`, `download::fetch_cifar` (feature `download`) | [`Error::Download`] naming the URL, the cause and where to put the file by hand |
 /// | Missing data files | [`crate::data::load_cifar`], [`crate::data::load_cifar_image_folder`], [`crate::data::load_fashion_mnist`] | [`Error::MissingData`] saying where to get them |
 /// | A checkpoint of another architecture, a weights file with missing keys or wrong shapes, or not a weights file | [`crate::files::load_weights`] | [`Error::Weights`] naming the file and parameters |
 /// | An output path that cannot be written | [`crate::files::save_weights`] | [`Error::Io`] naming the path; an earlier file there is left intact |
