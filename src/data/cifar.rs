@@ -177,3 +177,51 @@ pub fn load_cifar(dir: &Path, variant: CifarVariant, split: Split) -> crate::Res
         hint: variant.download_hint().to_string(),
     })
 }
+
+/// Loads whichever of a split's official binary files are in `dir`, each plain or gzipped
+/// (`data_batch_1.bin` or `data_batch_1.bin.gz`), in the official order: for a partial copy
+/// such as two of the five CIFAR-10 training batches. At least one file must be there.
+///
+/// # Errors
+/// [`Error::MissingData`] when none of the split's files is there; [`Error::InvalidFormat`]
+/// for a corrupt gzip stream; the errors of [`parse_cifar`] (a truncated file is
+/// [`Error::TruncatedFile`]).
+///
+/// # Example
+/// ```
+/// use burn_distill::data::{CifarVariant, Split, load_cifar_present};
+///
+/// let dir = std::env::temp_dir().join(format!("cifar-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let mut record = vec![3u8]; // label 3, then 3,072 pixels
+/// record.extend(std::iter::repeat_n(0u8, 3072));
+/// std::fs::write(dir.join("data_batch_2.bin"), &record).unwrap();
+/// let data = load_cifar_present(&dir, CifarVariant::Cifar10, Split::Train).unwrap();
+/// assert_eq!(data.labels, vec![3]);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
+pub fn load_cifar_present(
+    dir: &Path,
+    variant: CifarVariant,
+    split: Split,
+) -> crate::Result<ImageData> {
+    let mut all: Option<ImageData> = None;
+    for file in variant.files(split) {
+        let Some((bytes, path)) = super::read_plain_or_gz(dir, file)? else {
+            continue;
+        };
+        let part = parse_cifar(variant, &bytes, &path)?;
+        match &mut all {
+            Some(all) => all.append(part),
+            None => all = Some(part),
+        }
+    }
+    all.ok_or_else(|| Error::MissingData {
+        path: dir.join(variant.files(split)[0]),
+        hint: format!(
+            "none of {} (plain or .gz) is in this folder; {}",
+            variant.files(split).join(", "),
+            variant.download_hint()
+        ),
+    })
+}

@@ -1,4 +1,3 @@
-use std::io::Read;
 use std::path::Path;
 
 use super::image::{ImageData, Split};
@@ -120,28 +119,10 @@ pub fn parse_idx_labels(bytes: &[u8], num_classes: usize, path: &Path) -> crate:
     Ok(payload.to_vec())
 }
 
-/// Reads `name` or `name.gz` from `dir`, decompressing gzip.
+/// Reads `name` or `name.gz` from `dir`, or says where to get the Fashion-MNIST files.
 fn read_maybe_gz(dir: &Path, name: &str) -> crate::Result<(Vec<u8>, std::path::PathBuf)> {
-    let plain = dir.join(name);
-    let gz = dir.join(format!("{name}.gz"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    if plain.is_file() {
-        return Ok((std::fs::read(&plain).map_err(io(&plain))?, plain));
-    }
-    if gz.is_file() {
-        let file = std::fs::File::open(&gz).map_err(io(&gz))?;
-        let mut bytes = Vec::new();
-        flate2::read::GzDecoder::new(file)
-            .take(64 << 20)
-            .read_to_end(&mut bytes)
-            .map_err(|e| invalid(&gz, format!("not a valid gzip file: {e}")))?;
-        return Ok((bytes, gz));
-    }
-    Err(Error::MissingData {
-        path: gz,
+    super::read_plain_or_gz(dir, name)?.ok_or_else(|| Error::MissingData {
+        path: dir.join(format!("{name}.gz")),
         hint: format!(
             "install Debian's dataset-fashion-mnist package (files in {FASHION_MNIST_DIR}) or put \
              the original {name}.gz files from https://github.com/zalandoresearch/fashion-mnist in this folder"

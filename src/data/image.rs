@@ -58,6 +58,75 @@ impl ImageData {
         }
     }
 
+    /// A stratified, seeded hold-out: `(rest, held_out)` where `held_out` takes
+    /// `round(fraction · n_c)` images of every class `c` (at least one of a class with two or
+    /// more images), chosen by a seeded shuffle within the class; both keep the original order
+    /// of their images. The same data, `fraction` and `seed` always give the same split, and
+    /// the two parts are disjoint and together hold every image once. For a validation split
+    /// carved out of training data.
+    ///
+    /// # Panics
+    /// When `fraction` is not in `[0, 1]`.
+    ///
+    /// # Example
+    /// ```
+    /// use burn_distill::data::ImageData;
+    ///
+    /// let data = ImageData {
+    ///     channels: 1, height: 1, width: 1, num_classes: 2,
+    ///     images: (0..10).collect(), labels: vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+    /// };
+    /// let (train, valid) = data.stratified_split(0.2, 7);
+    /// assert_eq!((train.labels.len(), valid.labels.len()), (8, 2));
+    /// assert_eq!(valid.labels.iter().filter(|l| **l == 0).count(), 1);
+    /// ```
+    pub fn stratified_split(&self, fraction: f64, seed: u64) -> (ImageData, ImageData) {
+        assert!(
+            (0.0..=1.0).contains(&fraction),
+            "stratified_split: fraction {fraction} is not in [0, 1]"
+        );
+        let mut held = vec![false; self.labels.len()];
+        for class in 0..self.num_classes {
+            let mut members: Vec<usize> = (0..self.labels.len())
+                .filter(|&i| usize::from(self.labels[i]) == class)
+                .collect();
+            let n = members.len();
+            let mut take = (fraction * n as f64).round() as usize;
+            if fraction > 0.0 && n >= 2 {
+                take = take.max(1);
+            }
+            // Fisher-Yates with xorshift64, seeded per class.
+            let mut state = (seed ^ (class as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
+            for i in (1..n).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                members.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            for &i in &members[..take.min(n)] {
+                held[i] = true;
+            }
+        }
+        let part = |keep: bool| {
+            let size = self.image_size();
+            let chosen: Vec<usize> = (0..self.labels.len())
+                .filter(|&i| held[i] == keep)
+                .collect();
+            ImageData {
+                channels: self.channels,
+                height: self.height,
+                width: self.width,
+                num_classes: self.num_classes,
+                images: chosen
+                    .iter()
+                    .flat_map(|&i| self.images[i * size..(i + 1) * size].iter().copied())
+                    .collect(),
+                labels: chosen.iter().map(|&i| self.labels[i]).collect(),
+            }
+        };
+        (part(false), part(true))
+    }
+
     /// Appends the images of `other`, which must have the same shape and classes.
     pub(crate) fn append(&mut self, other: ImageData) {
         self.images.extend(other.images);

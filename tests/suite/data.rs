@@ -397,3 +397,140 @@ fn debian_fashion_mnist_loads_when_installed() {
         (60_000, 60_000 * 784)
     );
 }
+
+/// `n` CIFAR-10 records with labels `first, first+1, …` (mod 10) and pixels equal to the
+/// record's index.
+fn cifar10_records(first: u8, n: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for i in 0..n {
+        bytes.push((first as usize + i) as u8 % 10);
+        bytes.extend(std::iter::repeat_n(i as u8, 3072));
+    }
+    bytes
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn present_cifar_batches_load_plain_or_gzipped_in_order() {
+    use burn_distill::data::{CifarVariant, Split, load_cifar_present};
+    let dir = std::env::temp_dir().join(format!("burn-distill-present-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Batches 4 (plain) and 2 (gzip) of five: read in the official order, 2 then 4.
+    std::fs::write(dir.join("data_batch_4.bin"), cifar10_records(7, 2)).unwrap();
+    std::fs::write(
+        dir.join("data_batch_2.bin.gz"),
+        gzip(&cifar10_records(0, 3)),
+    )
+    .unwrap();
+    let data = load_cifar_present(&dir, CifarVariant::Cifar10, Split::Train).unwrap();
+    assert_eq!(data.labels, vec![0, 1, 2, 7, 8]);
+    assert_eq!(data.images.len(), 5 * 3072);
+    assert_eq!(
+        data.images[3 * 3072],
+        0,
+        "the plain batch's first image follows the gzip batch"
+    );
+
+    // No test batch at all: a missing-data error naming the file.
+    let err = load_cifar_present(&dir, CifarVariant::Cifar10, Split::Test).unwrap_err();
+    assert!(err.to_string().contains("test_batch.bin"), "{err}");
+
+    // A gzip file whose content is truncated mid-record, and a cut-off gzip stream.
+    std::fs::write(
+        dir.join("data_batch_1.bin.gz"),
+        gzip(&cifar10_records(0, 2)[..5000]),
+    )
+    .unwrap();
+    let err = load_cifar_present(&dir, CifarVariant::Cifar10, Split::Train).unwrap_err();
+    assert!(
+        matches!(err, burn_distill::Error::TruncatedFile { .. }),
+        "{err}"
+    );
+    let whole = gzip(&cifar10_records(0, 2));
+    std::fs::write(dir.join("data_batch_1.bin.gz"), &whole[..whole.len() / 2]).unwrap();
+    let err = load_cifar_present(&dir, CifarVariant::Cifar10, Split::Train).unwrap_err();
+    assert!(err.to_string().contains("gzip"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn stratified_split_is_per_class_disjoint_complete_and_seeded() {
+    use burn_distill::data::ImageData;
+    // 3 classes of 10, 20 and 1 images; image i is the single byte i.
+    let labels: Vec<u8> = (0..31u8)
+        .map(|i| {
+            if i < 10 {
+                0
+            } else if i < 30 {
+                1
+            } else {
+                2
+            }
+        })
+        .collect();
+    let data = ImageData {
+        channels: 1,
+        height: 1,
+        width: 1,
+        num_classes: 3,
+        images: (0..31u8).collect(),
+        labels,
+    };
+    let (rest, held) = data.stratified_split(0.25, 5);
+    let count = |d: &ImageData, c: u8| d.labels.iter().filter(|l| **l == c).count();
+    // round(0.25 · 10) = 3 (2.5 rounds away from zero), round(0.25 · 20) = 5, a class of one stays.
+    assert_eq!(
+        (count(&held, 0), count(&held, 1), count(&held, 2)),
+        (3, 5, 0)
+    );
+    let mut all: Vec<u8> = rest.images.iter().chain(&held.images).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..31u8).collect::<Vec<_>>(), "disjoint and complete");
+    for part in [&rest, &held] {
+        // Labels still belong to their images, and the original order is kept.
+        for (image, label) in part.images.iter().zip(&part.labels) {
+            assert_eq!(*label, data.labels[*image as usize]);
+        }
+        assert!(part.images.windows(2).all(|w| w[0] < w[1]));
+    }
+    let (_, again) = data.stratified_split(0.25, 5);
+    assert_eq!(again.images, held.images, "same seed, same split");
+    let (_, other) = data.stratified_split(0.25, 6);
+    assert_ne!(other.images, held.images, "another seed, another split");
+    let (rest, none) = data.stratified_split(0.0, 5);
+    assert_eq!((rest.labels.len(), none.labels.len()), (31, 0));
+}
+
+/// The shared real images (`../shared/data/cifar10-jpeg`, two gzipped CIFAR-10 training
+/// batches): 20,000 images, every class present, and a 10 % validation split of them.
+#[test]
+fn shared_cifar10_batches_load_and_split() {
+    use burn_distill::data::{CifarVariant, Split, load_cifar_present};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/cifar10-jpeg");
+    if !dir.join("data_batch_1.bin.gz").is_file() {
+        eprintln!("skipped: {} is not here", dir.display());
+        return;
+    }
+    let data = load_cifar_present(&dir, CifarVariant::Cifar10, Split::Train).unwrap();
+    assert_eq!(data.labels.len(), 20_000);
+    let per_class: Vec<usize> = (0..10u8)
+        .map(|c| data.labels.iter().filter(|l| **l == c).count())
+        .collect();
+    assert!(
+        per_class.iter().all(|n| (1_800..=2_200).contains(n)),
+        "{per_class:?}"
+    );
+    let (train, valid) = data.stratified_split(0.1, 2026);
+    assert_eq!(train.labels.len() + valid.labels.len(), 20_000);
+    for c in 0..10u8 {
+        let held = valid.labels.iter().filter(|l| **l == c).count();
+        assert_eq!(held, (per_class[c as usize] as f64 * 0.1).round() as usize);
+    }
+}
