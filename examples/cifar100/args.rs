@@ -43,6 +43,10 @@ pub struct Args {
     /// Test images used (0: all).
     #[arg(long, default_value_t = 2000)]
     pub limit_test: usize,
+    /// Hold out this many training images (stratified by class, seeded) and evaluate on
+    /// them, reported as "validation", instead of the test split.
+    #[arg(long)]
+    pub valid_from_train: Option<usize>,
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,

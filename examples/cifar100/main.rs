@@ -70,12 +70,32 @@ fn run(args: &Args) -> Result<(), String> {
         }
         Ok(data)
     };
-    let (train, test) = (
-        load(Split::Train, args.limit_train)?,
-        load(Split::Test, args.limit_test)?,
-    );
+    // Evaluation on the official test split, or on a stratified hold-out of the training
+    // images (--valid-from-train N), reported as "validation".
+    let (train, test, split_name) = match args.valid_from_train {
+        None => (
+            load(Split::Train, args.limit_train)?,
+            load(Split::Test, args.limit_test)?,
+            "test",
+        ),
+        Some(n) => {
+            let all = load(Split::Train, 0)?;
+            let fraction = n as f64 / all.labels.len() as f64;
+            if fraction >= 1.0 {
+                return Err(format!(
+                    "--valid-from-train {n}: only {} images",
+                    all.labels.len()
+                ));
+            }
+            let (mut train, valid) = all.stratified_split(fraction, args.seed);
+            if args.limit_train > 0 {
+                train.truncate(args.limit_train);
+            }
+            (train, valid, "validation")
+        }
+    };
     println!(
-        "data: {} training and {} test images from {}",
+        "data: {} training and {} {split_name} images from {}",
         train.labels.len(),
         test.labels.len(),
         dir.display()
@@ -134,7 +154,7 @@ fn run(args: &Args) -> Result<(), String> {
         prescreen(&teachers, batches, &ScreeningRule::TopK(1)).map_err(|e| e.to_string())?;
     for (k, teacher) in teachers.iter().enumerate() {
         println!(
-            "teacher {k} {}: test accuracy {:.2} %, cross-entropy {:.3}",
+            "teacher {k} {}: {split_name} accuracy {:.2} %, cross-entropy {:.3}",
             teacher.name(),
             100.0 * screened.accuracy[k],
             screened.mean_cross_entropy[k]
@@ -216,7 +236,7 @@ fn run(args: &Args) -> Result<(), String> {
     // 5. Evaluation on the test subset, 6. export.
     let accuracy = test_accuracy(&student, &test_loader);
     println!(
-        "student vgg8 (width {}): test accuracy {:.2} %",
+        "student vgg8 (width {}): {split_name} accuracy {:.2} %",
         args.width / 2,
         100.0 * accuracy
     );
@@ -225,7 +245,7 @@ fn run(args: &Args) -> Result<(), String> {
     }
     std::fs::write(
         args.out.join("results.json"),
-        format!("{{\"student_test_accuracy\": {accuracy}}}\n"),
+        format!("{{\"student_{split_name}_accuracy\": {accuracy}}}\n"),
     )
     .map_err(|e| format!("{}: {e}", args.out.display()))?;
     println!(

@@ -205,17 +205,21 @@ pub fn find_cifar(variant: CifarVariant, data_dir: Option<&Path>) -> Option<Path
     }
 }
 
-/// A CIFAR split from `dir` in either layout: the official binary files
-/// ([`load_cifar`](super::load_cifar))
-/// when the split's first file is there, else PNG folders `dir/<train|test>/<class>/*.png`
+/// A CIFAR split from `dir` in either layout: whichever of the split's official binary
+/// files are there, plain or gzipped ([`load_cifar_present`](super::load_cifar_present)),
+/// or, when none is and `dir/train` is a folder, PNG folders `dir/<train|test>/<class>/*.png`
 /// ([`load_cifar_image_folder`]).
 ///
 /// # Errors
-/// As [`load_cifar`](super::load_cifar) or [`load_cifar_image_folder`].
+/// As [`load_cifar_present`](super::load_cifar_present) or [`load_cifar_image_folder`].
 pub fn load_cifar_any(dir: &Path, variant: CifarVariant, split: Split) -> crate::Result<ImageData> {
-    if !dir.join(variant.files(split)[0]).is_file() && dir.join("train").is_dir() {
+    let binary = variant
+        .files(split)
+        .iter()
+        .any(|f| dir.join(f).is_file() || dir.join(format!("{f}.gz")).is_file());
+    if !binary && dir.join("train").is_dir() {
         load_cifar_image_folder(dir, variant, split)
     } else {
-        super::cifar::load_cifar(dir, variant, split)
+        super::cifar::load_cifar_present(dir, variant, split)
     }
 }
