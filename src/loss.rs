@@ -57,17 +57,21 @@ const KL_DIRECT_ABOVE: f64 = 50.0;
 ///
 /// Classes with `log p = -∞`-like values (`-1e30`, masked classes) contribute nothing.
 fn kl_divergence_rows(log_p: Tensor<2>, log_q: Tensor<2>, delta: Tensor<2>) -> Tensor<2> {
-    let (accurate, usable) = kl_from_log_ratio(log_p.clone(), delta);
     let p = log_p.clone().exp();
+    let (accurate, usable) = kl_from_log_ratio(log_p.clone(), p.clone(), delta);
     let direct = (p * (log_p - log_q)).sum_dim(1);
     direct.mask_where(usable, accurate)
 }
 
 /// The cancellation-free part of [`kl_divergence_rows`]: `log Σ_j p_j e^{-d_j}` with
 /// `d = δ - E_p[δ]`, `[N, 1]`, and the rows where it was evaluated without clamping.
-fn kl_from_log_ratio(log_p: Tensor<2>, delta: Tensor<2>) -> (Tensor<2>, Tensor<2, Bool>) {
+/// `p` is `exp(log_p)`, passed in because the callers have it already.
+fn kl_from_log_ratio(
+    log_p: Tensor<2>,
+    p: Tensor<2>,
+    delta: Tensor<2>,
+) -> (Tensor<2>, Tensor<2, Bool>) {
     let [n, c] = delta.dims();
-    let p = log_p.clone().exp();
     let d = delta.clone() - (p.clone() * delta).sum_dim(1).expand([n, c]);
     // p e^{-d} = exp(log p - d): its largest exponent decides whether the form is usable.
     let exponent = log_p - d.clone();
@@ -283,9 +287,10 @@ pub fn dkd_loss_per_sample(
     // over the student's non-target distribution q̂, computed like a KL (d = E_q̂[δ] - δ).
     let delta_target = (delta.clone() * target_float).sum_dim(1);
     let student_non_target = student.log_non_target.clone().exp();
-    let mean_delta = (student_non_target * delta.clone()).sum_dim(1);
+    let mean_delta = (student_non_target.clone() * delta.clone()).sum_dim(1);
     let (log_moment, usable) = kl_from_log_ratio(
         student.log_non_target.clone(),
+        student_non_target,
         delta.neg().mask_fill(target, 0.0),
     );
     let direct_rest = teacher.log_sum_exp_non_target.clone() - student.log_sum_exp_non_target;
@@ -322,16 +327,17 @@ impl DkdParts {
         let log_sum_all = shifted.clone().exp().sum_dim(1).log();
         // log Σ_{j≠y} e^{x_j - M} by its own log-sum-exp: finite even when every non-target
         // share underflows (a confident model), and exact to rounding near 0.
-        let log_sum_non_target = log_sum_exp(shifted.clone().mask_fill(target.clone(), -1e30));
+        let shifted_non_target = shifted.clone().mask_fill(target.clone(), -1e30);
+        let log_sum_non_target = log_sum_exp(shifted_non_target.clone());
         let log_all = shifted - log_sum_all.clone().expand([n, c]);
-        let log_target = (log_all * target.clone().float()).sum_dim(1);
-        let log_rest = log_sum_non_target - log_sum_all;
-        let masked = scaled.mask_fill(target, -1e30);
+        let log_target = (log_all * target.float()).sum_dim(1);
         Self {
             log_target,
-            log_rest,
-            log_non_target: log_softmax(masked.clone(), 1),
-            log_sum_exp_non_target: log_sum_exp(masked),
+            log_rest: log_sum_non_target.clone() - log_sum_all,
+            // log-softmax over the non-target classes and their log-sum-exp, from the same
+            // shifted sum (the shift by M cancels in the first, is added back in the second).
+            log_non_target: shifted_non_target - log_sum_non_target.clone().expand([n, c]),
+            log_sum_exp_non_target: max + log_sum_non_target,
         }
     }
 }

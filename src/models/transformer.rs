@@ -150,6 +150,14 @@ impl SequenceTransformer {
         self.classifier.weight.dims()[0]
     }
 
+    fn classes(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+
+    fn specs(&self) -> Vec<FeatureSpec> {
+        vec![FeatureSpec::sequence(self.d_model())]
+    }
+
     /// Runs the encoder on embedded inputs `[N, L, d_model]`.
     fn encode(&self, embedded: Tensor<3>) -> ModelOutput {
         let [n, length, _] = embedded.dims();
@@ -185,11 +193,11 @@ impl FeatureModel<Tensor<2, Int>> for SequenceTransformer {
     }
 
     fn num_classes(&self) -> usize {
-        self.classifier.weight.dims()[1]
+        self.classes()
     }
 
     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
-        Some(vec![FeatureSpec::sequence(self.d_model())])
+        Some(self.specs())
     }
 }
 
@@ -205,10 +213,10 @@ impl FeatureModel<Tensor<3>> for SequenceTransformer {
     }
 
     fn num_classes(&self) -> usize {
-        self.classifier.weight.dims()[1]
+        self.classes()
     }
 
     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
-        Some(vec![FeatureSpec::sequence(self.d_model())])
+        Some(self.specs())
     }
 }
