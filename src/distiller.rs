@@ -228,6 +228,7 @@ impl DistillerConfig {
                 teacher_specs,
                 check_every: self.check_every,
                 steps: Arc::new(AtomicUsize::new(0)),
+                train_steps: Arc::new(AtomicUsize::new(0)),
             },
         })
     }
@@ -245,6 +246,8 @@ struct DistillerParts<I: DistillInput> {
     check_every: usize,
     /// Steps run so far (shared by clones, so the count survives optimizer updates).
     steps: Arc<AtomicUsize>,
+    /// Training steps (student with autodiff) so far: the clock of the feature schedule.
+    train_steps: Arc<AtomicUsize>,
 }
 
 impl<I: DistillInput> DistillerParts<I> {
@@ -361,7 +364,8 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         &self.parts.loss
     }
 
-    /// Replaces the loss, e.g. to switch the feature term on after the first epoch.
+    /// Replaces the loss. (To switch the feature term on after a while, prefer the
+    /// schedule of [`DistillationLossConfig`]: `feature_delay_steps`, `feature_ramp_steps`.)
     pub fn with_loss(mut self, loss: DistillationLoss) -> Self {
         self.parts.loss = loss;
         self
@@ -403,7 +407,10 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
             .collect()
     }
 
-    /// One distillation step: teachers, selector, student, adapters and loss.
+    /// One distillation step: teachers, selector, student, adapters and loss. The loss is
+    /// the configured one at the current training step (its feature schedule applied, see
+    /// [`DistillationLossConfig`]); a call with the student on an autodiff device advances
+    /// that count ([`Distiller::train_steps`]).
     ///
     /// # Shapes
     /// - `inputs`: `N` samples (`[N, channels, height, width]` for images)
@@ -436,6 +443,13 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         let [n, c] = student_out.logits.dims();
         self.check_outputs(n, c, &student_out.features, teacher_outputs, &labels)?;
         let step = self.parts.steps.fetch_add(1, Ordering::Relaxed);
+        // The feature schedule's clock: training steps only; evaluation reads it.
+        let train_step = if student_out.logits.is_autodiff() {
+            self.parts.train_steps.fetch_add(1, Ordering::Relaxed)
+        } else {
+            self.parts.train_steps.load(Ordering::Relaxed)
+        };
+        let loss = self.parts.loss.at_step(train_step);
         let every = self.parts.check_every;
         if every > 0 && step.is_multiple_of(every) {
             self.check_batch(&labels, Some(&student_out.logits), teacher_outputs)?;
@@ -447,7 +461,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
             .selector
             .select(&teacher_logits, labels.clone())?;
         let num_features = self.parts.student_specs.len();
-        let adapted: Vec<Vec<Feature>> = if self.parts.loss.config().feature_weight > 0.0 {
+        let adapted: Vec<Vec<Feature>> = if loss.config().feature_weight > 0.0 {
             teacher_outputs
                 .iter()
                 .enumerate()
@@ -466,7 +480,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         } else {
             Vec::new()
         };
-        let loss = self.parts.loss.forward(
+        let loss = loss.forward(
             student_out.logits.clone(),
             labels,
             teacher_outputs,
@@ -483,6 +497,34 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// Number of steps ([`Distiller::forward`] calls) run so far.
     pub fn steps(&self) -> usize {
         self.parts.steps.load(Ordering::Relaxed)
+    }
+
+    /// Number of training steps run so far: forward calls whose student ran on an autodiff
+    /// device (evaluation on an inference copy, `distiller.valid()`, does not count). The feature
+    /// schedule of [`DistillationLossConfig`] is read off this count. Shared by clones.
+    pub fn train_steps(&self) -> usize {
+        self.parts.train_steps.load(Ordering::Relaxed)
+    }
+
+    /// Sets the training-step count, e.g. to `epochs_done · batches_per_epoch` when a run
+    /// resumes from a checkpoint (records hold parameters only, not this count), so the
+    /// feature schedule continues where it stopped. Affects every clone.
+    ///
+    /// # Example
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use burn::tensor::Device;
+    /// # use burn_distill::{DistillerConfig, FrozenTeacher, Teacher};
+    /// # use burn_distill::models::CnnConfig;
+    /// let device = Device::default().autodiff();
+    /// let model = || CnnConfig::new(4).with_width(2).init(&device);
+    /// let teachers: Vec<Arc<dyn Teacher>> = vec![Arc::new(FrozenTeacher::from_model("t", model()))];
+    /// let distiller = DistillerConfig::new().init(model(), teachers, &device).unwrap();
+    /// distiller.set_train_steps(1_000);
+    /// assert_eq!(distiller.train_steps(), 1_000);
+    /// ```
+    pub fn set_train_steps(&self, steps: usize) {
+        self.parts.train_steps.store(steps, Ordering::Relaxed);
     }
 
     /// Checks one batch's values: every label in `0..C`, and no NaN or infinity in the

@@ -91,8 +91,9 @@ pub use distiller::{DistillBatch, DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};
 pub use loss::{
     DistillationLoss, DistillationLossConfig, DistillationLossOutput, FeatureNorm, SoftLoss,
-    dkd_loss, dkd_loss_per_sample, feature_loss, feature_loss_normalized_per_sample,
-    feature_loss_per_sample, kd_loss, kd_loss_per_sample, log1p,
+    TeacherReduction, dkd_loss, dkd_loss_per_sample, feature_loss,
+    feature_loss_normalized_per_sample, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
+    log1p,
 };
 pub use prescreen::{Prescreen, prescreen};
 pub use selector::{

@@ -401,8 +401,53 @@ pub enum FeatureNorm {
     TeacherMeanSquare,
 }
 
-/// Configuration of a [`DistillationLoss`]. Defaults follow the CA-MKD reference code
-/// (Zhang et al., 2022): T = 4, hard 1, soft 1, feature 50.
+/// How the per-teacher soft and feature terms of a sample are combined with the selector's
+/// weights `w[i, k]` (which sum to 1 over the teachers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TeacherReduction {
+    /// `Σ_k w[i, k] · loss_k[i]`: a weighted mean over the teachers, so the terms keep
+    /// their size whatever the number of teachers `K`.
+    WeightedSum,
+    /// `Σ_k w[i, k] · loss_k[i] / K`, the scale of CA-MKD's reference code (Zhang et al.,
+    /// 2022, github.com/Rorozhl/CA-MKD, `helper/loops.py`), which sums the weighted
+    /// per-sample terms over samples and teachers and divides by `B · K`. At the same
+    /// nominal weights its soft and feature terms are `K` times weaker than with
+    /// [`TeacherReduction::WeightedSum`].
+    DivideByTeachers,
+}
+
+/// Configuration of a [`DistillationLoss`].
+///
+/// The defaults are CA-MKD's nominal values (Zhang et al., 2022: T = 4, hard 1, soft 1,
+/// feature 50) with [`TeacherReduction::WeightedSum`]: the soft and feature terms are then
+/// `K` times as strong as in CA-MKD's reference code at the same numbers. For CA-MKD's own
+/// scale set `teacher_reduction` to [`TeacherReduction::DivideByTeachers`] (or use
+/// [`DistillationLossConfig::ca_mkd`]).
+///
+/// **Feature-term schedule.** With `t` the number of training steps taken so far (counted
+/// by the [`crate::Distiller`]), delay `D = feature_delay_steps` and ramp
+/// `R = feature_ramp_steps`, the feature term's weight at step `t` is
+/// `feature_weight · s(t)`, where `s(t) = 0` for `t < D`, `s(t) = min(1, (t - D + 1) / R)`
+/// for `t >= D` when `R > 0`, and `s(t) = 1` for `t >= D` when `R = 0`. CA-MKD's code
+/// switches its feature term off for the first epoch (a delay of one epoch of steps, no
+/// ramp); DKD's reference code (mdistiller, `DKD.py`) ramps its loss in linearly as
+/// `min(epoch / warmup, 1)`, which the ramp follows per step.
+///
+/// # Example
+/// ```
+/// use burn_distill::DistillationLossConfig;
+///
+/// // Feature term off for 100 steps, then linearly up to full weight over 200 steps.
+/// let loss = DistillationLossConfig::new()
+///     .with_feature_weight(10.0)
+///     .with_feature_delay_steps(100)
+///     .with_feature_ramp_steps(200)
+///     .init()
+///     .unwrap();
+/// assert_eq!(loss.feature_weight_at(99), 0.0);
+/// assert_eq!(loss.feature_weight_at(100), 10.0 / 200.0);
+/// assert_eq!(loss.feature_weight_at(299), 10.0);
+/// ```
 #[derive(Config, Debug)]
 pub struct DistillationLossConfig {
     /// Softmax temperature `T > 0` of the soft term. Default: 4.
@@ -424,6 +469,17 @@ pub struct DistillationLossConfig {
     /// CA-MKD).
     #[config(default = "FeatureNorm::None")]
     pub feature_norm: FeatureNorm,
+    /// Training steps at the start during which the feature term is off (see the
+    /// schedule above). Default: 0.
+    #[config(default = 0)]
+    pub feature_delay_steps: usize,
+    /// Training steps over which the feature weight then rises linearly to
+    /// `feature_weight`; 0 switches it on at full weight. Default: 0.
+    #[config(default = 0)]
+    pub feature_ramp_steps: usize,
+    /// How the per-teacher terms are combined. Default: [`TeacherReduction::WeightedSum`].
+    #[config(default = "TeacherReduction::WeightedSum")]
+    pub teacher_reduction: TeacherReduction,
 }
 
 impl DistillationLossConfig {
@@ -443,6 +499,16 @@ impl DistillationLossConfig {
     /// ```
     pub fn init(&self) -> crate::Result<DistillationLoss> {
         check_positive("temperature", self.temperature)?;
+        self.feature_delay_steps
+            .checked_add(self.feature_ramp_steps)
+            .ok_or_else(|| crate::Error::InvalidConfig {
+                field: "feature_ramp_steps",
+                value: format!(
+                    "{} (after a delay of {})",
+                    self.feature_ramp_steps, self.feature_delay_steps
+                ),
+                reason: "delay + ramp must fit in a usize",
+            })?;
         check_non_negative("hard_weight", self.hard_weight)?;
         check_non_negative("soft_weight", self.soft_weight)?;
         check_non_negative("feature_weight", self.feature_weight)?;
@@ -460,6 +526,28 @@ impl DistillationLossConfig {
     }
 }
 
+impl DistillationLossConfig {
+    /// CA-MKD's loss as its reference code computes it (Zhang et al., 2022,
+    /// github.com/Rorozhl/CA-MKD): T = 4, hard 1, soft 1, feature 50, plain feature MSE,
+    /// terms divided by the number of teachers ([`TeacherReduction::DivideByTeachers`]) and
+    /// the feature term off for the first epoch (`feature_delay_steps = steps_per_epoch`).
+    /// Pair it with [`crate::Weighting::Confidence`] and no screening for the full method.
+    ///
+    /// # Example
+    /// ```
+    /// use burn_distill::{DistillationLossConfig, TeacherReduction};
+    ///
+    /// let config = DistillationLossConfig::ca_mkd(782); // 50,000 images, batches of 64
+    /// assert_eq!(config.teacher_reduction, TeacherReduction::DivideByTeachers);
+    /// assert_eq!(config.feature_delay_steps, 782);
+    /// ```
+    pub fn ca_mkd(steps_per_epoch: usize) -> Self {
+        Self::new()
+            .with_teacher_reduction(TeacherReduction::DivideByTeachers)
+            .with_feature_delay_steps(steps_per_epoch)
+    }
+}
+
 /// The composite distillation loss:
 /// `L = hard_weight · CE(z_s, y) + soft_weight · L_soft + feature_weight · L_feat`, with
 /// - `L_soft = mean_i sum_k w[i, k] · soft(z_s[i], z_k[i])` (soft = KD or DKD, both
@@ -468,6 +556,10 @@ impl DistillationLossConfig {
 ///   over the features `f` the models expose, the inner mean over each feature's elements
 ///   (channels and positions; each term divided by `mean f_kf[i]² + 1e-6` with
 ///   [`FeatureNorm::TeacherMeanSquare`]).
+///
+/// Both sums over `k` are divided by `K` with [`TeacherReduction::DivideByTeachers`].
+/// [`DistillationLoss::forward`] uses the full `feature_weight`; the [`crate::Distiller`]
+/// applies the feature schedule through [`DistillationLoss::at_step`].
 ///
 /// A term whose weight is 0 is not computed at all (and reported as 0).
 #[derive(Debug, Clone)]
@@ -495,6 +587,33 @@ impl DistillationLoss {
     /// The configuration it was built from.
     pub fn config(&self) -> &DistillationLossConfig {
         &self.config
+    }
+
+    /// The feature term's weight after `step` training steps: `feature_weight · s(step)`
+    /// with the schedule `s` of [`DistillationLossConfig`].
+    pub fn feature_weight_at(&self, step: usize) -> f64 {
+        let c = &self.config;
+        let delay = c.feature_delay_steps;
+        if step < delay {
+            0.0
+        } else if c.feature_ramp_steps == 0 {
+            c.feature_weight
+        } else {
+            let ramp = c.feature_ramp_steps as f64;
+            c.feature_weight * (((step - delay) as f64 + 1.0) / ramp).min(1.0)
+        }
+    }
+
+    /// This loss as it stands after `step` training steps: the scheduled feature weight
+    /// ([`DistillationLoss::feature_weight_at`]) as a constant, no schedule left.
+    pub fn at_step(&self, step: usize) -> DistillationLoss {
+        let config = DistillationLossConfig {
+            feature_weight: self.feature_weight_at(step),
+            feature_delay_steps: 0,
+            feature_ramp_steps: 0,
+            ..self.config.clone()
+        };
+        DistillationLoss { config }
     }
 
     /// Computes every part of the loss.
@@ -553,7 +672,7 @@ impl DistillationLoss {
                     loss.reshape([n, 1])
                 })
                 .collect();
-            weighted_mean(per_teacher, weights.clone())
+            weighted_mean(per_teacher, weights.clone(), c.teacher_reduction)
         } else {
             zero()
         };
@@ -602,7 +721,7 @@ impl DistillationLoss {
                     }
                 })
                 .collect();
-            weighted_mean(per_teacher, weights)
+            weighted_mean(per_teacher, weights, c.teacher_reduction)
         } else {
             zero()
         };
@@ -618,7 +737,17 @@ impl DistillationLoss {
     }
 }
 
-/// `mean_i sum_k w[i, k] · loss_k[i]` from `K` columns `[N, 1]`.
-fn weighted_mean(per_teacher: Vec<Tensor<2>>, weights: Tensor<2>) -> Tensor<1> {
-    (Tensor::cat(per_teacher, 1) * weights).sum_dim(1).mean()
+/// `mean_i sum_k w[i, k] · loss_k[i]` from `K` columns `[N, 1]`, divided by `K` for
+/// [`TeacherReduction::DivideByTeachers`].
+fn weighted_mean(
+    per_teacher: Vec<Tensor<2>>,
+    weights: Tensor<2>,
+    reduction: TeacherReduction,
+) -> Tensor<1> {
+    let k = per_teacher.len();
+    let mean = (Tensor::cat(per_teacher, 1) * weights).sum_dim(1).mean();
+    match reduction {
+        TeacherReduction::WeightedSum => mean,
+        TeacherReduction::DivideByTeachers => mean.div_scalar(k as f64),
+    }
 }

@@ -28,6 +28,9 @@ pub struct Args {
     /// Weight of the feature term (0: logits only).
     #[arg(long, default_value_t = 1.0)]
     pub feature_weight: f64,
+    /// Epochs at the start with the feature term off (the library's feature schedule).
+    #[arg(long, default_value_t = 0)]
+    pub feature_delay_epochs: usize,
     #[arg(long, default_value_t = 4)]
     pub teacher_epochs: usize,
     #[arg(long, default_value_t = 3)]

@@ -173,8 +173,10 @@ fn run(args: &Args) -> Result<(), String> {
         WeightingChoice::Screened => TeacherSelectorConfig::new(),
         _ => TeacherSelectorConfig::unscreened(weighting),
     };
+    let steps_per_epoch = train.labels.len().div_ceil(args.batch_size);
     let loss = DistillationLossConfig::new()
         .with_feature_weight(args.feature_weight)
+        .with_feature_delay_steps(args.feature_delay_epochs * steps_per_epoch)
         .with_feature_norm(match args.feature_norm {
             FeatureNormChoice::None => FeatureNorm::None,
             FeatureNormChoice::Teacher => FeatureNorm::TeacherMeanSquare,
@@ -213,7 +215,11 @@ fn run(args: &Args) -> Result<(), String> {
                     run_dir.display()
                 ));
             }
-            Some(epoch) => training = training.checkpoint(epoch),
+            Some(epoch) => {
+                // Records hold parameters, not the step count the feature schedule reads.
+                distiller.set_train_steps(epoch * steps_per_epoch);
+                training = training.checkpoint(epoch)
+            }
             None => {
                 return Err(format!(
                     "--resume: no checkpoint in {}",

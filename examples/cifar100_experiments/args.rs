@@ -43,11 +43,19 @@ OPTIONS
   --width N                 channels of the first VGG stage (ResNets scale alike)
   --student-width N         the student's width, if it should differ (default: --width)
   --limit-train N           use the first N training images
-  --limit-test N            use the first N test images
+  --limit-test N            use the first N test (or validation) images
+  --valid-from-train N      hold out N training images (stratified by class, seeded by --seed)
+                            and evaluate on them instead of the test split; reported as
+                            validation. For data without a test split (../shared/data)
+                            and for every choice of hyper-parameters
   --seed N
   --seeds N                 seeds per method in the ablation stage (default 3)
   --temperature T           softmax temperature of the soft loss (default 4)
   --feature-weight X        weight of the feature loss (default 50, as in CA-MKD)
+  --feature-delay E         epochs with the feature term off at the start (default 1, as in
+                            CA-MKD; the library's feature_delay_steps)
+  --feature-ramp E          epochs over which the feature weight then rises linearly to its
+                            full value (default 0; the library's feature_ramp_steps)
   --feature-norm none|teacher
                             feature distance: plain MSE (none, default, as in CA-MKD) or MSE
                             divided by the teacher map's mean square (teacher: scale-free)
@@ -93,6 +101,18 @@ pub struct RunConfig {
     /// `none` (plain MSE) or `teacher` (MSE over the teacher map's mean square).
     #[serde(default = "feature_norm_none")]
     pub feature_norm: String,
+    /// Evaluate on this many held-out training images instead of the test split.
+    #[serde(default)]
+    pub valid_from_train: Option<usize>,
+    /// Epochs with the feature term off, then epochs of its linear ramp.
+    #[serde(default = "one")]
+    pub feature_delay_epochs: f64,
+    #[serde(default)]
+    pub feature_ramp_epochs: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn feature_norm_none() -> String {
@@ -118,6 +138,15 @@ impl RunConfig {
     /// The student's first-stage width.
     pub fn student_width(&self) -> usize {
         self.student_width.unwrap_or(self.width)
+    }
+
+    /// What the evaluation split is called in logs and tables.
+    pub fn eval_split(&self) -> &'static str {
+        if self.valid_from_train.is_some() {
+            "validation"
+        } else {
+            "test"
+        }
     }
 }
 
@@ -145,6 +174,9 @@ fn preset(name: &str) -> Result<RunConfig, String> {
         soft_weight: 1.0,
         feature_weight: 50.0,
         feature_norm: feature_norm_none(),
+        valid_from_train: None,
+        feature_delay_epochs: 1.0,
+        feature_ramp_epochs: 0.0,
     };
     match name {
         "quick" => Ok(quick),
@@ -228,6 +260,9 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
             "--student-width" => config.student_width = Some(value(&arg, it.next())?),
             "--limit-train" => config.limit_train = Some(value(&arg, it.next())?),
             "--limit-test" => config.limit_test = Some(value(&arg, it.next())?),
+            "--valid-from-train" => config.valid_from_train = Some(value(&arg, it.next())?),
+            "--feature-delay" => config.feature_delay_epochs = value(&arg, it.next())?,
+            "--feature-ramp" => config.feature_ramp_epochs = value(&arg, it.next())?,
             "--seed" => config.seed = value(&arg, it.next())?,
             "--out" => args.out = value(&arg, it.next())?,
             "--resume" => args.resume = true,
@@ -329,11 +364,19 @@ fn check(c: &RunConfig) -> Result<(), String> {
             c.feature_norm
         ));
     }
+    for (flag, x) in [
+        ("--feature-delay", c.feature_delay_epochs),
+        ("--feature-ramp", c.feature_ramp_epochs),
+    ] {
+        if !(x.is_finite() && x >= 0.0) {
+            return Err(format!("{flag} must be a number of epochs >= 0, got {x}"));
+        }
+    }
     if !(c.lr.is_finite() && c.lr > 0.0) {
         return Err(format!("--lr must be a positive number, got {}", c.lr));
     }
-    if c.limit_train == Some(0) || c.limit_test == Some(0) {
-        return Err("--limit-train and --limit-test must be at least 1".into());
+    if c.limit_train == Some(0) || c.limit_test == Some(0) || c.valid_from_train == Some(0) {
+        return Err("--limit-train, --limit-test and --valid-from-train must be at least 1".into());
     }
     Ok(())
 }

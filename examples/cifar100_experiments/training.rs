@@ -173,8 +173,21 @@ pub fn run(args: &Args) -> Result<(), String> {
         };
         data.map_err(|e| format!("{e}\n(or point --data-dir at the folder holding the files)"))
     };
-    let mut train = load(Split::Train)?;
-    let mut test = load(Split::Test)?;
+    let (mut train, mut test) = match config.valid_from_train {
+        None => (load(Split::Train)?, load(Split::Test)?),
+        Some(n) => {
+            // A stratified, seeded hold-out of the training images, used as "validation".
+            let all = load(Split::Train)?;
+            let fraction = n as f64 / all.labels.len() as f64;
+            if fraction >= 1.0 {
+                return Err(format!(
+                    "--valid-from-train {n}: there are only {} training images",
+                    all.labels.len()
+                ));
+            }
+            all.stratified_split(fraction, config.seed)
+        }
+    };
     if let Some(n) = config.limit_train {
         train.truncate(n);
     }
@@ -182,12 +195,13 @@ pub fn run(args: &Args) -> Result<(), String> {
         test.truncate(n);
     }
     println!(
-        "burn-distill distillation example: preset '{}', device {}, {} ({} train / {} test images from {})",
+        "burn-distill distillation example: preset '{}', device {}, {} ({} train / {} {} images from {})",
         config.preset,
         config.device,
         config.dataset,
         train.labels.len(),
         test.labels.len(),
+        config.eval_split(),
         dir.display()
     );
     if config.preset == "quick" {
@@ -600,7 +614,8 @@ fn teacher<M: FeatureModel + PytorchLayout + Sync + 'static>(
     let teacher = FrozenTeacher::from_model(name.clone(), model);
     let test_accuracy = accuracy(ctx, |x| teacher.forward(x).logits)?;
     println!(
-        "teacher {name}: {params} parameters, test accuracy {:.2}%",
+        "teacher {name}: {params} parameters, {} accuracy {:.2}%",
+        ctx.config.eval_split(),
         100.0 * test_accuracy
     );
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -786,11 +801,17 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
     let device = ctx.device.clone().autodiff();
     let (selector, teachers) = selector(ctx, plan, &all_teachers)?;
     let names: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
+    // The feature schedule, in steps: CA-MKD keeps the feature term off for the first epoch
+    // (--feature-delay 1, the default), optionally followed by a linear ramp.
+    let steps_per_epoch = num_batches(&ctx.train, config.batch_size);
+    let steps = |epochs: f64| (epochs * steps_per_epoch as f64).round() as usize;
     let loss = DistillationLossConfig::new()
         .with_temperature(config.temperature)
         .with_hard_weight(plan.hard_weight)
         .with_soft_weight(plan.soft_weight)
         .with_feature_weight(plan.feature_weight)
+        .with_feature_delay_steps(steps(config.feature_delay_epochs))
+        .with_feature_ramp_steps(steps(config.feature_ramp_epochs))
         .with_feature_norm(if config.feature_norm == "teacher" {
             FeatureNorm::TeacherMeanSquare
         } else {
@@ -798,7 +819,7 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
         });
     let mut distiller = DistillerConfig::new()
         .with_selector(selector)
-        .with_loss(loss.clone())
+        .with_loss(loss)
         .init(student, teachers, &device)
         .map_err(|e| e.to_string())?;
     let mut optim = optimizer();
@@ -832,23 +853,13 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
             .map_err(|e| format!("cannot load the optimizer state in {}: {e}", dir.display()))?;
         start = state.epochs_done;
         history = state.history;
+        // Records hold parameters, not the step count the feature schedule reads.
+        distiller.set_train_steps(start * steps_per_epoch);
         println!("resuming after epoch {start} from {}", dir.display());
     }
 
     let k = names.len();
     for epoch in start..config.epochs {
-        // CA-MKD's schedule: the feature term is off in the first epoch.
-        let feature_weight = if epoch == 0 && config.epochs > 1 {
-            0.0
-        } else {
-            plan.feature_weight
-        };
-        distiller = distiller.with_loss(
-            loss.clone()
-                .with_feature_weight(feature_weight)
-                .init()
-                .map_err(|e| e.to_string())?,
-        );
         let lr = learning_rate(config, epoch, config.epochs);
         let mut progress = Progress::new(
             format!("distill epoch {}/{}", epoch + 1, config.epochs),
@@ -932,7 +943,7 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
             ));
         }
         println!(
-            "epoch {}/{}: lr {:.4}  loss {:.4} (hard {:.4}, soft {:.4}, feature {:.4})  train acc {:.2}%  test acc {:.2}%  {:.0} img/s",
+            "epoch {}/{}: lr {:.4}  loss {:.4} (hard {:.4}, soft {:.4}, feature {:.4})  train acc {:.2}%  {} acc {:.2}%  {:.0} img/s",
             log.epoch,
             config.epochs,
             lr,
@@ -941,6 +952,7 @@ pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
             log.soft,
             log.feature,
             100.0 * log.train_accuracy,
+            config.eval_split(),
             100.0 * log.test_accuracy,
             rate
         );
