@@ -45,7 +45,14 @@ pub enum Weighting {
     /// Distillation"): `w[k] = (1 - softmax_k(l)[k]) / (K - 1)`.
     Confidence,
     /// EBKD (Kwon et al., 2020, "Adaptive Knowledge Distillation Based on Entropy"): from
-    /// each teacher's prediction entropy `H[k]`, `w[k] = (1 - H[k] / sum_j H[j]) / (K - 1)`.
+    /// each teacher's prediction entropy `H[k]`, `w[k] = (1 - H[k] / sum_j H[j]) / (K - 1)`,
+    /// which sums to 1 over the teachers.
+    ///
+    /// The EBKD baseline in CA-MKD's reference code (github.com/Rorozhl/CA-MKD) leaves out
+    /// the `1 / (K - 1)`: its weights sum to `K - 1`, so at the same nominal soft weight its
+    /// soft term is `K - 1` times this one (before that code's division by `K`, see
+    /// [`crate::TeacherReduction::DivideByTeachers`]). The relative weights are the same;
+    /// to reproduce that scale multiply `soft_weight` by `K - 1`.
     Entropy,
     /// User-given weights, one per teacher, each `>= 0`, not all 0.
     Fixed(Vec<f64>),
