@@ -262,7 +262,14 @@ pub fn run(
         .map(|i| config.seed + i)
         .collect();
     let started = Instant::now();
-    let methods = methods();
+    let only = &ctx.args.only;
+    let methods: Vec<Method> = methods()
+        .into_iter()
+        .filter(|m| only.is_empty() || only.iter().any(|o| m.name.contains(o.as_str())))
+        .collect();
+    if methods.is_empty() {
+        return Err(format!("--only {only:?} matches no ablation row"));
+    }
     let mut runs: Vec<Vec<RunResult>> = Vec::new();
     for method in &methods {
         let mut per_seed = Vec::new();
@@ -381,7 +388,8 @@ fn markdown(a: &Ablation) -> String {
     s += &format!(
         "Student {} (width {}; teachers width {}, {} epochs unless marked -eN) on {} ({} training \
          images, {} {split} images), {} student epochs, batch {}, seeds {:?}; T = {}, hard 1 / \
-         soft 1 / feature {}{}; feature term off for {} epoch(s), then ramped over {} epoch(s).\n\n",
+         soft 1 / feature {}{}; feature term off for {} epoch(s), then ramped over {} epoch(s); \
+         screening {}, tau {}.\n\n",
         c.student,
         c.student_width(),
         c.width,
@@ -401,6 +409,8 @@ fn markdown(a: &Ablation) -> String {
         },
         c.feature_delay_epochs,
         c.feature_ramp_epochs,
+        c.screening,
+        c.tau,
     );
     s += &format!("| teacher | parameters | {split} accuracy |\n|---|---:|---:|\n");
     for t in a.teachers {

@@ -16,6 +16,9 @@ STAGES (default, or `all`: train-teachers, distill, eval; `ablation` runs only w
   ablation         train the teachers once, then the student with every method (alone,
                    single-best KD, FitNets, AVER, CA-MKD, EBKD, screened per sample / per
                    batch) over --seeds seeds; writes ablation.md and ablation.json
+  screening        train (or load) the teachers, then measure what each weighting rule makes
+                   of them on the training images (soft-target accuracy, weight on right
+                   teachers, keep rates) without training a student; writes screening.md
 
 OPTIONS
   --preset quick|paper      quick (default): narrow models (VGG13 + ResNet8x4 teachers), a
@@ -50,6 +53,12 @@ OPTIONS
                             and for every choice of hyper-parameters
   --seed N
   --seeds N                 seeds per method in the ablation stage (default 3)
+  --only 'A|B'              only the ablation rows whose name contains A or B (e.g.
+                            'screened, per sample|AVER'), for a grid over one setting
+  --tau X                   temperature of the screened softmax weights (default 1)
+  --screening below-mean|top-k:N
+                            screening rule of the screened methods (default below-mean, the
+                            seed paper's; top-k:1 keeps each sample's best teacher only)
   --temperature T           softmax temperature of the soft loss (default 4)
   --feature-weight X        weight of the feature loss (default 50, as in CA-MKD)
   --feature-delay E         epochs with the feature term off at the start (default 1, as in
@@ -109,6 +118,16 @@ pub struct RunConfig {
     pub feature_delay_epochs: f64,
     #[serde(default)]
     pub feature_ramp_epochs: f64,
+    /// Temperature of the screened softmax weights.
+    #[serde(default = "one")]
+    pub tau: f64,
+    /// Screening rule of the screened methods: `below-mean` or `top-k:N`.
+    #[serde(default = "below_mean")]
+    pub screening: String,
+}
+
+fn below_mean() -> String {
+    "below-mean".into()
 }
 
 fn one() -> f64 {
@@ -132,6 +151,8 @@ pub struct Args {
     pub no_download: bool,
     /// Seeds per method in the ablation stage.
     pub seeds: usize,
+    /// Ablation rows to run: those whose name contains one of these (all when empty).
+    pub only: Vec<String>,
 }
 
 impl RunConfig {
@@ -177,6 +198,8 @@ fn preset(name: &str) -> Result<RunConfig, String> {
         valid_from_train: None,
         feature_delay_epochs: 1.0,
         feature_ramp_epochs: 0.0,
+        tau: 1.0,
+        screening: below_mean(),
     };
     match name {
         "quick" => Ok(quick),
@@ -232,6 +255,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
         prescreen: false,
         no_download: false,
         seeds: 3,
+        only: Vec::new(),
     };
     let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
@@ -269,10 +293,22 @@ pub fn parse(raw: impl Iterator<Item = String>) -> Result<Option<Args>, String> 
             "--prescreen" => args.prescreen = true,
             "--no-download" => args.no_download = true,
             "--seeds" => args.seeds = value(&arg, it.next())?,
+            "--only" => {
+                args.only = value::<String>(&arg, it.next())?
+                    .split('|')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect()
+            }
+            "--tau" => config.tau = value(&arg, it.next())?,
+            "--screening" => config.screening = value(&arg, it.next())?,
             "--temperature" => config.temperature = value(&arg, it.next())?,
             "--feature-weight" => config.feature_weight = value(&arg, it.next())?,
             "--feature-norm" => config.feature_norm = value(&arg, it.next())?,
-            "all" | "train-teachers" | "distill" | "eval" | "ablation" => args.stages.push(arg),
+            "all" | "train-teachers" | "distill" | "eval" | "ablation" | "screening" => {
+                args.stages.push(arg)
+            }
             other => return Err(format!("unknown argument '{other}' (see --help)")),
         }
     }
@@ -364,6 +400,10 @@ fn check(c: &RunConfig) -> Result<(), String> {
             c.feature_norm
         ));
     }
+    screening_rule(&c.screening)?;
+    if !(c.tau.is_finite() && c.tau > 0.0) {
+        return Err(format!("--tau must be a positive number, got {}", c.tau));
+    }
     for (flag, x) in [
         ("--feature-delay", c.feature_delay_epochs),
         ("--feature-ramp", c.feature_ramp_epochs),
@@ -379,4 +419,18 @@ fn check(c: &RunConfig) -> Result<(), String> {
         return Err("--limit-train, --limit-test and --valid-from-train must be at least 1".into());
     }
     Ok(())
+}
+
+/// The library's screening rule for `--screening`.
+pub fn screening_rule(text: &str) -> Result<burn_distill::ScreeningRule, String> {
+    match text.split_once(':') {
+        None if text == "below-mean" => Ok(burn_distill::ScreeningRule::BelowMean),
+        Some(("top-k", k)) => match k.parse::<usize>() {
+            Ok(k) if k >= 1 => Ok(burn_distill::ScreeningRule::TopK(k)),
+            _ => Err(format!("--screening top-k:N needs N >= 1, got '{k}'")),
+        },
+        _ => Err(format!(
+            "--screening must be below-mean or top-k:N, got '{text}'"
+        )),
+    }
 }

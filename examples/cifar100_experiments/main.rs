@@ -6,6 +6,7 @@
 mod ablation;
 mod args;
 mod plot;
+mod screening;
 mod training;
 
 use std::process::ExitCode;

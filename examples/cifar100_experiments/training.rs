@@ -263,6 +263,11 @@ pub fn run(args: &Args) -> Result<(), String> {
         report.save(&args.out)?;
         crate::ablation::run(&ctx, &teachers, &report.teachers)?;
     }
+    if args.stages.iter().any(|s| s == "screening") {
+        let teachers = load_teachers(true, &mut report)?;
+        report.save(&args.out)?;
+        crate::screening::run(&ctx, &teachers, &report.teachers)?;
+    }
     if args.stages.iter().any(|s| s == "eval") {
         load_teachers(false, &mut report)?;
         report.student = Some(evaluate_student(&ctx)?);
@@ -357,6 +362,14 @@ fn loader(
     autodiff: bool,
 ) -> Arc<dyn DataLoader<DistillBatch>> {
     loader_seeded(ctx, data, train, ctx.config.seed, epoch, autodiff)
+}
+
+/// The un-augmented, unshuffled loader of `data`, without autodiff.
+pub(crate) fn eval_loader(
+    ctx: &Context,
+    data: &Arc<ImageData>,
+) -> Arc<dyn DataLoader<DistillBatch>> {
+    loader(ctx, data, false, 0, false)
 }
 
 /// A loader whose shuffling and augmentation depend only on `seed` and `epoch`, so a
@@ -785,7 +798,10 @@ fn selector(
             (unscreened(Weighting::Average), vec![teachers[best].clone()])
         }
         _ => (
-            TeacherSelectorConfig::new().with_granularity(granularity),
+            TeacherSelectorConfig::new()
+                .with_granularity(granularity)
+                .with_tau(ctx.config.tau)
+                .with_screening(crate::args::screening_rule(&ctx.config.screening)?),
             teachers.to_vec(),
         ),
     })
