@@ -57,7 +57,7 @@ fn teacher_lists_and_model_mismatches() {
     assert!(matches!(err, Error::NoTeachers));
     let err = refused(
         "selector for no teachers",
-        TeacherSelectorConfig::new().init(0),
+        TeacherSelectorConfig::seed_paper().init(0),
         &["no teachers"],
     );
     assert!(matches!(err, Error::NoTeachers));
@@ -149,7 +149,7 @@ fn shapes_that_disagree_within_a_batch() {
     );
 
     // The selector alone: logits of different shapes, wrong teacher count, labels.
-    let selector = TeacherSelectorConfig::new().init(2).unwrap();
+    let selector = TeacherSelectorConfig::seed_paper().init(2).unwrap();
     let a = Tensor::<2>::zeros([4, 4], &device);
     let b = Tensor::<2>::zeros([4, 5], &device);
     refused(
@@ -304,12 +304,15 @@ fn invalid_configuration_values() {
         ),
         (
             "selector tau 0",
-            TeacherSelectorConfig::new().with_tau(0.0).init(2).map(drop),
+            TeacherSelectorConfig::seed_paper()
+                .with_tau(0.0)
+                .init(2)
+                .map(drop),
             &["tau = 0"],
         ),
         (
             "TopK(0)",
-            TeacherSelectorConfig::new()
+            TeacherSelectorConfig::seed_paper()
                 .with_screening(ScreeningRule::TopK(0))
                 .init(3)
                 .map(drop),
@@ -317,7 +320,7 @@ fn invalid_configuration_values() {
         ),
         (
             "TopK(k > K)",
-            TeacherSelectorConfig::new()
+            TeacherSelectorConfig::seed_paper()
                 .with_screening(ScreeningRule::TopK(4))
                 .init(3)
                 .map(drop),
@@ -325,7 +328,7 @@ fn invalid_configuration_values() {
         ),
         (
             "NaN MaxCrossEntropy",
-            TeacherSelectorConfig::new()
+            TeacherSelectorConfig::seed_paper()
                 .with_screening(ScreeningRule::MaxCrossEntropy(f64::NAN))
                 .init(3)
                 .map(drop),
@@ -333,7 +336,7 @@ fn invalid_configuration_values() {
         ),
         (
             "Fixed weights of the wrong length",
-            TeacherSelectorConfig::new()
+            TeacherSelectorConfig::seed_paper()
                 .with_weighting(Weighting::Fixed(vec![1.0, 2.0]))
                 .init(3)
                 .map(drop),
@@ -341,7 +344,7 @@ fn invalid_configuration_values() {
         ),
         (
             "Fixed weights all zero",
-            TeacherSelectorConfig::new()
+            TeacherSelectorConfig::seed_paper()
                 .with_weighting(Weighting::Fixed(vec![0.0, 0.0, 0.0]))
                 .init(3)
                 .map(drop),
@@ -349,7 +352,7 @@ fn invalid_configuration_values() {
         ),
         (
             "negative Fixed weight",
-            TeacherSelectorConfig::new()
+            TeacherSelectorConfig::seed_paper()
                 .with_weighting(Weighting::Fixed(vec![1.0, -1.0, 0.0]))
                 .init(3)
                 .map(drop),

@@ -69,7 +69,7 @@ fn step(
         TensorData::new((0..N as i64).map(|i| i % C as i64).collect::<Vec<_>>(), [N]),
         &device,
     );
-    let selection = TeacherSelectorConfig::new()
+    let selection = TeacherSelectorConfig::seed_paper()
         .with_weighting(weighting)
         .with_granularity(granularity)
         .init(K)

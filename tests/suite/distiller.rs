@@ -161,7 +161,9 @@ fn gradients_reach_student_and_adapters_but_never_teachers() {
             Arc::new(FrozenTeacher::from_model("u", cnn(6, &device))),
         ];
         let distiller = DistillerConfig::new()
-            .with_selector(TeacherSelectorConfig::new().with_screening(ScreeningRule::KeepAll))
+            .with_selector(
+                TeacherSelectorConfig::seed_paper().with_screening(ScreeningRule::KeepAll),
+            )
             .init(cnn(4, &device), teachers, &device)
             .unwrap();
         let (images, y) = batch(&device);

@@ -81,7 +81,7 @@ proptest! {
         let device = Device::default();
         let screening = screening(pick, k, top, max_ce);
         let granularity = if per_batch { Granularity::PerBatch } else { Granularity::PerSample };
-        let config = TeacherSelectorConfig::new()
+        let config = TeacherSelectorConfig::seed_paper()
             .with_screening(screening.clone())
             .with_weighting(weighting.clone())
             .with_granularity(granularity);

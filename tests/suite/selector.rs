@@ -52,7 +52,7 @@ fn run(
 #[test]
 fn cross_entropy_matches_hand_computation() {
     let (teachers, y) = example();
-    for (device, ce, _, _) in run(&TeacherSelectorConfig::new(), &teachers, &y) {
+    for (device, ce, _, _) in run(&TeacherSelectorConfig::seed_paper(), &teachers, &y) {
         assert_close("cross-entropy", device, &ce, &CE.concat(), 1e-5);
     }
 }
@@ -63,7 +63,7 @@ fn screened_softmax_default() {
     // Sample 1: t0 and t1 kept; w ∝ exp(-CE) -> 1 / (1 + e^(0.407606 - 0.169846))
     // = [0.440838, 0.559162, 0].
     let (teachers, y) = example();
-    for (device, _, keep, weights) in run(&TeacherSelectorConfig::new(), &teachers, &y) {
+    for (device, _, keep, weights) in run(&TeacherSelectorConfig::seed_paper(), &teachers, &y) {
         assert_eq!(
             keep,
             vec![true, false, false, true, true, false],
@@ -85,7 +85,11 @@ fn softmax_tau_scales_the_preference() {
     // = 0.529685 for t1.
     let (teachers, y) = example();
     let w1 = 1.0 / (1.0 + (-(CE[1][0] - CE[1][1]) / 2.0f64).exp());
-    for (device, _, _, weights) in run(&TeacherSelectorConfig::new().with_tau(2.0), &teachers, &y) {
+    for (device, _, _, weights) in run(
+        &TeacherSelectorConfig::seed_paper().with_tau(2.0),
+        &teachers,
+        &y,
+    ) {
         assert_close("weights", device, &weights[3..], &[1.0 - w1, w1, 0.0], 1e-5);
     }
 }
@@ -102,7 +106,7 @@ fn average_unscreened_and_screened() {
         assert!(keep.iter().all(|k| *k), "{device}");
         assert_close("weights", device, &weights, &[third; 6], 1e-6);
     }
-    let screened = TeacherSelectorConfig::new().with_weighting(Weighting::Average);
+    let screened = TeacherSelectorConfig::seed_paper().with_weighting(Weighting::Average);
     for (device, _, _, weights) in run(&screened, &teachers, &y) {
         assert_close(
             "weights",
@@ -189,7 +193,7 @@ fn fixed_weights_are_masked_and_renormalised() {
     }
     // Screened: sample 0 keeps t0 only; sample 1 keeps t0, t1 -> 1:3.
     for (device, _, _, weights) in run(
-        &TeacherSelectorConfig::new().with_weighting(fixed),
+        &TeacherSelectorConfig::seed_paper().with_weighting(fixed),
         &teachers,
         &y,
     ) {
@@ -204,7 +208,7 @@ fn fixed_weights_are_masked_and_renormalised() {
     // A kept teacher set whose fixed weights are all 0 shares equally.
     let zero_best = Weighting::Fixed(vec![0.0, 0.0, 1.0]);
     for (device, _, _, weights) in run(
-        &TeacherSelectorConfig::new().with_weighting(zero_best),
+        &TeacherSelectorConfig::seed_paper().with_weighting(zero_best),
         &teachers,
         &y,
     ) {
@@ -245,7 +249,7 @@ fn screening_rules_and_always_keep_best() {
         (ScreeningRule::MaxCrossEntropy(10.0), vec![true; 6]),
     ];
     for (rule, want) in cases {
-        let config = TeacherSelectorConfig::new().with_screening(rule.clone());
+        let config = TeacherSelectorConfig::seed_paper().with_screening(rule.clone());
         for (device, _, keep, weights) in run(&config, &teachers, &y) {
             assert_eq!(keep, want, "{rule:?} on {device}");
             for (w, k) in weights.iter().zip(&keep) {
@@ -265,7 +269,7 @@ fn ties_are_kept_together() {
     let bad = vec![vec![0.0, 2.0, 0.0]];
     let teachers = vec![good.clone(), good, bad];
     for rule in [ScreeningRule::TopK(1), ScreeningRule::BelowMean] {
-        let config = TeacherSelectorConfig::new().with_screening(rule.clone());
+        let config = TeacherSelectorConfig::seed_paper().with_screening(rule.clone());
         for (device, _, keep, weights) in run(&config, &teachers, &[0]) {
             assert_eq!(keep, vec![true, true, false], "{rule:?} on {device}");
             assert_close("weights", device, &weights, &[0.5, 0.5, 0.0], 1e-6);
@@ -289,7 +293,7 @@ fn all_equal_teachers_get_equal_weights() {
             ScreeningRule::KeepAll,
             ScreeningRule::TopK(1),
         ] {
-            let config = TeacherSelectorConfig::new()
+            let config = TeacherSelectorConfig::seed_paper()
                 .with_weighting(weighting.clone())
                 .with_screening(screening.clone());
             for (device, _, keep, weights) in run(&config, &teachers, &[2, 3]) {
@@ -308,7 +312,7 @@ fn per_batch_granularity_uses_batch_mean() {
     // Batch-mean CE: t0 0.288726, t1 0.788726, t2 2.407606 (mean 1.161686): t0, t1 kept,
     // weights 1 / (1 + e^-0.5) = 0.622459 and 0.377541 on every row.
     let (teachers, y) = example();
-    let config = TeacherSelectorConfig::new().with_granularity(Granularity::PerBatch);
+    let config = TeacherSelectorConfig::seed_paper().with_granularity(Granularity::PerBatch);
     for (device, ce, keep, weights) in run(&config, &teachers, &y) {
         assert_close(
             "per-sample CE is still reported",
@@ -333,7 +337,7 @@ fn telemetry_summaries() {
     let (teachers, y) = example();
     for (name, device) in all_devices() {
         let logits: Vec<_> = teachers.iter().map(|t| matrix(t, &device)).collect();
-        let selection = TeacherSelectorConfig::new()
+        let selection = TeacherSelectorConfig::seed_paper()
             .init(3)
             .unwrap()
             .select(&logits, labels(&y, &device))
@@ -366,18 +370,20 @@ fn telemetry_summaries() {
 fn invalid_configs_name_the_value() {
     let err = |config: TeacherSelectorConfig, k: usize| config.init(k).unwrap_err().to_string();
     assert!(matches!(
-        TeacherSelectorConfig::new().init(0),
+        TeacherSelectorConfig::seed_paper().init(0),
         Err(Error::NoTeachers)
     ));
-    assert!(err(TeacherSelectorConfig::new().with_tau(0.0), 2).contains("tau = 0"));
-    assert!(err(TeacherSelectorConfig::new().with_tau(-1.5), 2).contains("tau = -1.5"));
-    assert!(err(TeacherSelectorConfig::new().with_tau(f64::NAN), 2).contains("tau = NaN"));
-    let top = |k| TeacherSelectorConfig::new().with_screening(ScreeningRule::TopK(k));
+    assert!(err(TeacherSelectorConfig::seed_paper().with_tau(0.0), 2).contains("tau = 0"));
+    assert!(err(TeacherSelectorConfig::seed_paper().with_tau(-1.5), 2).contains("tau = -1.5"));
+    assert!(err(TeacherSelectorConfig::seed_paper().with_tau(f64::NAN), 2).contains("tau = NaN"));
+    let top = |k| TeacherSelectorConfig::seed_paper().with_screening(ScreeningRule::TopK(k));
     assert!(err(top(0), 3).contains("TopK(0)"));
     assert!(err(top(4), 3).contains("TopK(4)"));
-    let max = TeacherSelectorConfig::new().with_screening(ScreeningRule::MaxCrossEntropy(-1.0));
+    let max =
+        TeacherSelectorConfig::seed_paper().with_screening(ScreeningRule::MaxCrossEntropy(-1.0));
     assert!(err(max, 3).contains("-1"));
-    let fixed = |w: Vec<f64>| TeacherSelectorConfig::new().with_weighting(Weighting::Fixed(w));
+    let fixed =
+        |w: Vec<f64>| TeacherSelectorConfig::seed_paper().with_weighting(Weighting::Fixed(w));
     assert!(err(fixed(vec![1.0, 2.0]), 3).contains("[1.0, 2.0]"));
     assert!(err(fixed(vec![0.0, 0.0, 0.0]), 3).contains("greater than 0"));
     assert!(err(fixed(vec![1.0, -1.0, 0.0]), 3).contains("-1.0"));
@@ -386,7 +392,7 @@ fn invalid_configs_name_the_value() {
 #[test]
 fn wrong_shapes_are_errors() {
     let (_, device) = cpu_devices().remove(0);
-    let selector = TeacherSelectorConfig::new().init(2).unwrap();
+    let selector = TeacherSelectorConfig::seed_paper().init(2).unwrap();
     let a = matrix(&[vec![1.0, 0.0]], &device);
     let b = matrix(&[vec![1.0, 0.0, 0.0]], &device);
     let err = selector

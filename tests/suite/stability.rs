@@ -92,7 +92,7 @@ fn selector_with_a_fully_confident_teacher_and_huge_logits() {
             Weighting::Confidence,
             Weighting::Entropy,
         ] {
-            let selector = TeacherSelectorConfig::new()
+            let selector = TeacherSelectorConfig::seed_paper()
                 .with_weighting(weighting.clone())
                 .init(3)
                 .unwrap();
@@ -149,7 +149,7 @@ fn teachers_all_equally_wrong_share_equally_and_losses_stay_finite() {
                 Weighting::Confidence,
                 Weighting::Entropy,
             ] {
-                let selection = TeacherSelectorConfig::new()
+                let selection = TeacherSelectorConfig::seed_paper()
                     .with_screening(screening.clone())
                     .with_weighting(weighting.clone())
                     .init(k)
