@@ -23,14 +23,15 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = WeightingChoice::Screened)]
     pub weighting: WeightingChoice,
     /// Feature distance: plain MSE, or MSE over the teacher map's mean square.
-    #[arg(long, value_enum, default_value_t = FeatureNormChoice::Teacher)]
+    #[arg(long, value_enum, default_value_t = FeatureNormChoice::None)]
     pub feature_norm: FeatureNormChoice,
     /// Weight of the feature term (0: logits only).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 50.0)]
     pub feature_weight: f64,
-    /// Epochs at the start with the feature term off (the library's feature schedule).
-    #[arg(long, default_value_t = 0)]
-    pub feature_delay_epochs: usize,
+    /// Epochs at the start with the feature term off, then the library's ramp (default:
+    /// the library's schedule, 100 steps off and a 200-step ramp).
+    #[arg(long)]
+    pub feature_delay_epochs: Option<usize>,
     #[arg(long, default_value_t = 4)]
     pub teacher_epochs: usize,
     #[arg(long, default_value_t = 3)]

@@ -174,13 +174,14 @@ fn run(args: &Args) -> Result<(), String> {
         _ => TeacherSelectorConfig::unscreened(weighting),
     };
     let steps_per_epoch = train.labels.len().div_ceil(args.batch_size);
-    let loss = DistillationLossConfig::new()
-        .with_feature_weight(args.feature_weight)
-        .with_feature_delay_steps(args.feature_delay_epochs * steps_per_epoch)
-        .with_feature_norm(match args.feature_norm {
-            FeatureNormChoice::None => FeatureNorm::None,
-            FeatureNormChoice::Teacher => FeatureNorm::TeacherMeanSquare,
-        });
+    let mut loss = DistillationLossConfig::new().with_feature_weight(args.feature_weight);
+    if let Some(epochs) = args.feature_delay_epochs {
+        loss = loss.with_feature_delay_steps(epochs * steps_per_epoch);
+    }
+    let loss = loss.with_feature_norm(match args.feature_norm {
+        FeatureNormChoice::None => FeatureNorm::None,
+        FeatureNormChoice::Teacher => FeatureNorm::TeacherMeanSquare,
+    });
     let student = VggConfig::vgg8(classes)
         .with_width(args.width / 2)
         .init(&train_device);

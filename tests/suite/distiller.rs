@@ -164,6 +164,7 @@ fn gradients_reach_student_and_adapters_but_never_teachers() {
             .with_selector(
                 TeacherSelectorConfig::seed_paper().with_screening(ScreeningRule::KeepAll),
             )
+            .with_loss(loss_from_step_0())
             .init(cnn(4, &device), teachers, &device)
             .unwrap();
         let (images, y) = batch(&device);
@@ -406,6 +407,7 @@ fn teachers_of_different_architectures_work_together() {
             Arc::new(closure),
         ];
         let distiller = DistillerConfig::new()
+            .with_loss(loss_from_step_0())
             .init(cnn(2, &device), teachers, &device)
             .unwrap();
         assert_eq!(distiller.adapters.len(), 2);

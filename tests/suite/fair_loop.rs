@@ -177,9 +177,19 @@ fn feature_schedule_follows_its_formula() {
             assert_eq!(frozen.feature_weight_at(0), got);
         }
     }
+    // The default: off for 100 steps, then up to 50 over 200 steps.
+    let default = DistillationLossConfig::new().init().unwrap();
+    assert_eq!(default.feature_weight_at(99), 0.0);
+    assert_eq!(default.feature_weight_at(100), 0.25);
+    assert_eq!(default.feature_weight_at(298), 50.0 * 199.0 / 200.0);
+    assert_eq!(default.feature_weight_at(299), 50.0);
     // Edges: no schedule means full weight from step 0; a ramp of 1 is a step at the delay;
     // the full weight is reached exactly at step delay + ramp - 1 and kept.
-    let plain = DistillationLossConfig::new().init().unwrap();
+    let plain = DistillationLossConfig::new()
+        .with_feature_delay_steps(0)
+        .with_feature_ramp_steps(0)
+        .init()
+        .unwrap();
     assert_eq!(plain.feature_weight_at(0), 50.0);
     let ramp = DistillationLossConfig::new()
         .with_feature_delay_steps(4)
@@ -283,7 +293,7 @@ fn divide_by_teachers_is_the_weighted_sum_over_k() {
         .init(student, teachers.clone(), &plain)
         .unwrap();
     let parts = |reduction: TeacherReduction| -> [f64; 4] {
-        let loss = DistillationLossConfig::new()
+        let loss = common::loss_from_step_0()
             .with_teacher_reduction(reduction)
             .init()
             .unwrap();

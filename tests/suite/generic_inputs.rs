@@ -13,9 +13,9 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_distill::models::{SequenceInput, SequenceTransformer, SequenceTransformerConfig};
 use burn_distill::{
-    DistillationLossConfig, DistillerConfig, Error, Feature, FeatureKind, FeatureModel,
-    FeatureSpec, FrozenTeacher, ModelOutput, ScreeningRule, Teacher, TeacherCache,
-    TeacherSelectorConfig, Weighting, align_length, prescreen,
+    DistillerConfig, Error, Feature, FeatureKind, FeatureModel, FeatureSpec, FrozenTeacher,
+    ModelOutput, ScreeningRule, Teacher, TeacherCache, TeacherSelectorConfig, Weighting,
+    align_length, prescreen,
 };
 
 const VOCABULARY: usize = 16;
@@ -127,7 +127,7 @@ fn transformer_teachers_on_token_ids_distil_into_an_mlp_student() {
     ];
     let (tokens, labels) = token_batch(32, 1, &device);
     let distiller = DistillerConfig::new()
-        .with_loss(DistillationLossConfig::new().with_feature_weight(1.0))
+        .with_loss(common::loss_from_step_0().with_feature_weight(1.0))
         .init_with_probe(
             BagOfTokens::new(&device),
             teachers,
@@ -321,7 +321,7 @@ fn mixed_feature_kinds_give_the_weighted_sum_of_per_feature_mses() {
         let distiller = DistillerConfig::new()
             .with_selector(TeacherSelectorConfig::unscreened(Weighting::Average))
             .with_loss(
-                DistillationLossConfig::new()
+                common::loss_from_step_0()
                     .with_hard_weight(0.0)
                     .with_soft_weight(0.0)
                     .with_feature_weight(1.0),

@@ -193,3 +193,11 @@ pub fn assert_close_rel(
         );
     }
 }
+
+/// The default loss with the feature term on from the first step (no delay, no ramp), for
+/// tests that check the feature term within a few steps.
+pub fn loss_from_step_0() -> burn_distill::DistillationLossConfig {
+    burn_distill::DistillationLossConfig::new()
+        .with_feature_delay_steps(0)
+        .with_feature_ramp_steps(0)
+}
