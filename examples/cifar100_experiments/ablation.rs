@@ -85,6 +85,8 @@ struct Ablation<'a> {
     teachers: &'a [ModelReport],
     methods: Vec<MethodResult>,
     wall_seconds: f64,
+    /// The runs' own times summed (with `--resume`, including runs of earlier invocations).
+    run_seconds: f64,
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -349,6 +351,7 @@ fn write_report(
         teachers: reports,
         methods: results,
         wall_seconds: started.elapsed().as_secs_f64(),
+        run_seconds: runs.iter().flatten().map(|r| r.seconds).sum(),
     };
     let markdown = markdown(&ablation);
     let out = &ctx.args.out;
@@ -462,6 +465,10 @@ fn markdown(a: &Ablation) -> String {
             m.seconds_per_run
         );
     }
-    s += &format!("\nTotal wall time: {:.1} min.\n", a.wall_seconds / 60.0);
+    s += &format!(
+        "\nStudent runs: {:.1} min in all (this invocation: {:.1} min wall time).\n",
+        a.run_seconds / 60.0,
+        a.wall_seconds / 60.0
+    );
     s
 }

@@ -129,7 +129,7 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(),
             .configure_mesh()
             .disable_x_mesh()
             .x_labels(0)
-            .y_desc(format!("test accuracy (%), axis from {bottom:.0}"))
+            .y_desc(format!("accuracy (%), axis from {bottom:.0}"))
             .draw()
             .map_err(err)?;
     }
