@@ -38,7 +38,9 @@ OPTIONS
   --teacher-weights F,..    weights for the teachers, in the same order: Burn records
                             (.bpk), .safetensors, or PyTorch .pt/.pth (RepDistiller layout)
   --student ARCH            student architecture (default vgg8)
-  --weighting W             screened (default), average, confidence, entropy, single-best
+  --weighting W             screened (default: per batch, the library's default),
+                            screened-per-sample (the seed paper's rule), average,
+                            confidence, entropy, single-best
   --epochs N                student epochs
   --teacher-epochs N        teacher epochs
   --batch-size N
@@ -368,6 +370,7 @@ fn check(c: &RunConfig) -> Result<(), String> {
     }
     let weightings = [
         "screened",
+        "screened-per-sample",
         "average",
         "confidence",
         "entropy",

@@ -743,7 +743,8 @@ impl Plan {
         Self {
             name: config.weighting.clone(),
             weighting: config.weighting.clone(),
-            per_batch: false,
+            // "screened" follows the library's default (per batch).
+            per_batch: config.weighting == "screened",
             hard_weight: config.hard_weight,
             soft_weight: config.soft_weight,
             feature_weight: config.feature_weight,
