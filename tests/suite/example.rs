@@ -452,6 +452,110 @@ fn ablation_writes_its_table_json_and_chart_and_prescreen_drops_a_teacher() {
     let _ = std::fs::remove_dir_all(out);
 }
 
+/// The ablation on a validation hold-out with `--only`, then `--resume` reusing every
+/// finished run, and the `screening` stage: one row per rule, each rule's mean weights
+/// summing to 1 (weights are a distribution over the teachers for every sample).
+#[test]
+fn ablation_on_a_validation_split_resumes_and_screening_reports_every_rule() {
+    let data = temp("data-s");
+    let out = temp("out-s");
+    write_dataset(&data, 128, 60);
+    let args = [
+        "ablation",
+        "screening",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+        "--valid-from-train",
+        "32",
+        "--only",
+        "student alone|AVER, logits",
+    ];
+    let first = run(&mut command(&data, &out, &args));
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(stdout.contains("validation accuracy"), "{stdout}");
+    let read_json = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap()
+    };
+    let ablation = read_json("ablation.json");
+    let names: Vec<&str> = ablation["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "student alone (distiller, soft 0, feature 0)",
+            "student alone (plain CE loop)",
+            "AVER, logits"
+        ]
+    );
+    assert_eq!(ablation["eval_split"], "validation");
+    // Labels are i % 10 for 128 images: classes of 13 and 12 images; the hold-out takes
+    // round(32 / 128 * n) of each class.
+    let held: usize = (0..10)
+        .map(|c| {
+            let n = (0..128).filter(|i| i % 10 == c).count();
+            (n as f64 * 32.0 / 128.0).round() as usize
+        })
+        .sum();
+    assert_eq!(ablation["eval_images"], held);
+    assert_eq!(ablation["train_images"], 128 - held);
+    let accuracies: Vec<f64> = ablation["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mean"].as_f64().unwrap())
+        .collect();
+
+    let screening = read_json("screening.json");
+    let rules = screening.as_array().unwrap();
+    assert_eq!(rules.len(), 12);
+    for rule in rules {
+        let weights: f64 = rule["mean_weight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w.as_f64().unwrap())
+            .sum();
+        assert!((weights - 1.0).abs() < 1e-4, "{rule}");
+        let accuracy = rule["target_accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{rule}");
+    }
+    assert!(out.join("screening.md").is_file());
+
+    // Again with --resume: nothing is trained, the table is the same.
+    let second = run(&mut command(
+        &data,
+        &out,
+        &[&args[..], &["--resume"]].concat(),
+    ));
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert_eq!(
+        stdout.matches("finished earlier, reusing").count(),
+        3,
+        "{stdout}"
+    );
+    let again: Vec<f64> = read_json("ablation.json")["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mean"].as_f64().unwrap())
+        .collect();
+    assert_eq!(again, accuracies);
+    // A filter that matches nothing is an error, not an empty table.
+    let none = command(&data, &out, &["ablation", "--only", "no such method"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("matches no ablation row"));
+    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::remove_dir_all(out);
+}
+
 /// The README's first command (the `cifar100` tutorial) on a machine with no data: the
 /// official archive is fetched (from a server on 127.0.0.1 standing in for the real one,
 /// through the URL, size and MD5 variables), verified and extracted into the cache, then the
