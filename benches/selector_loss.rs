@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
                     ("confidence", Weighting::Confidence),
                     ("entropy", Weighting::Entropy),
                 ] {
-                    let selector = TeacherSelectorConfig::new()
+                    let selector = TeacherSelectorConfig::seed_paper()
                         .with_weighting(weighting)
                         .init(k)
                         .unwrap();

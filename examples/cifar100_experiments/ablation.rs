@@ -188,7 +188,8 @@ fn one_run(
     // The student is the first thing built after seeding: the same initial weights for
     // every row of a seed.
     ctx.device.seed(seed);
-    let result = if method.plain_loop {
+    // Accuracy, and per-teacher keep rate and mean weight where the teachers had a say.
+    let (accuracy, keep_rate, mean_weight) = if method.plain_loop {
         let accuracy = with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
             let label = format!("{} seed {seed}", method.name);
             let student = train_classifier(ctx, m, &label, config.epochs, seed)?;
@@ -197,12 +198,7 @@ fn one_run(
                 burn_distill::FeatureModel::forward_features(&student, x).logits
             })
         })?;
-        RunResult {
-            accuracy,
-            keep_rate: Vec::new(),
-            mean_weight: Vec::new(),
-            seconds: 0.0,
-        }
+        (accuracy, Vec::new(), Vec::new())
     } else {
         let plan = Plan {
             name: method.name.clone(),
@@ -223,25 +219,21 @@ fn one_run(
         })?;
         let last = history.last().ok_or("no epoch was run")?;
         // Telemetry only where the teachers had a say and every teacher took part.
-        let telemetry = (method.soft || method.features) && last.keep_rate.len() == teachers.len();
-        RunResult {
-            accuracy: last.test_accuracy,
-            keep_rate: if telemetry {
-                last.keep_rate.clone()
-            } else {
-                Vec::new()
-            },
-            mean_weight: if telemetry {
-                last.mean_weight.clone()
-            } else {
-                Vec::new()
-            },
-            seconds: 0.0,
+        if (method.soft || method.features) && last.keep_rate.len() == teachers.len() {
+            (
+                last.test_accuracy,
+                last.keep_rate.clone(),
+                last.mean_weight.clone(),
+            )
+        } else {
+            (last.test_accuracy, Vec::new(), Vec::new())
         }
     };
     let result = RunResult {
+        accuracy,
+        keep_rate,
+        mean_weight,
         seconds: started.elapsed().as_secs_f64(),
-        ..result
     };
     println!(
         "{} (seed {seed}): {} accuracy {:.2}%",
