@@ -381,7 +381,7 @@ fn invalid_configuration_values() {
 }
 
 fn temp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("burn-distill-bad-{name}-{}", std::process::id()));
+    let dir = crate::common::temp_path("bad", name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -26,8 +26,7 @@ const AUG: Augmentation = Augmentation {
 };
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("burn-distill-data-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = crate::common::temp_path("data", name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -419,8 +418,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 #[test]
 fn present_cifar_batches_load_plain_or_gzipped_in_order() {
     use burn_distill::data::{CifarVariant, Split, load_cifar_present};
-    let dir = std::env::temp_dir().join(format!("burn-distill-present-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = crate::common::temp_path("data", "present");
     std::fs::create_dir_all(&dir).unwrap();
     // Batches 4 (plain) and 2 (gzip) of five: read in the official order, 2 then 4.
     std::fs::write(dir.join("data_batch_4.bin"), cifar10_records(7, 2)).unwrap();

@@ -32,12 +32,7 @@ fn archive_bytes() -> Vec<u8> {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "burn-distill-download-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    crate::common::temp_path("download", name)
 }
 
 fn archive_for(server: &Server, bytes: &[u8]) -> RemoteArchive {

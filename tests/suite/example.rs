@@ -62,12 +62,7 @@ fn write_dataset(dir: &Path, train: usize, test: usize) {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "burn-distill-example-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    crate::common::temp_path("example", name)
 }
 
 const SMALL: [&str; 13] = [
@@ -385,7 +380,7 @@ fn without_data_dir_it_reads_the_burn_dataset_cache_folders() {
 fn missing_data_and_bad_arguments_give_clear_errors() {
     let empty = temp("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = command(&empty, &temp("out-c"), &[]).output().unwrap();
+    let out = command(&empty, &temp("out-empty"), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

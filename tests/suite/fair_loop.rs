@@ -359,7 +359,7 @@ fn a_saved_and_reloaded_teacher_gives_the_same_logits() {
     }
     // Saved first, then frozen in memory: the order of the experiments example, in which
     // the reloaded teachers once scored 2-5 images of 2,000 off the in-memory ones.
-    let dir = std::env::temp_dir().join(format!("fair-loop-reload-{}", std::process::id()));
+    let dir = crate::common::temp_path("fair-loop", "reload");
     std::fs::create_dir_all(&dir).unwrap();
     let files = ["teacher.bpk", "teacher.safetensors"];
     for file in files {

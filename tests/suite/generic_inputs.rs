@@ -561,7 +561,7 @@ fn supervised_training_runs_a_token_id_distiller() {
     let distiller = DistillerConfig::new()
         .init_with_probe(BagOfTokens::new(&device), teachers, probe, &device)
         .unwrap();
-    let dir = std::env::temp_dir().join(format!("burn-distill-tokens-{}", std::process::id()));
+    let dir = crate::common::temp_path("tokens", "supervised");
     let result = SupervisedTraining::new(
         &dir,
         DataLoaderBuilder::new(TokenBatcher)

@@ -97,7 +97,7 @@ fn a_saved_and_reloaded_model_predicts_the_same() {
     }
     let x = Tensor::<4>::random([4, 3, 32, 32], burn::tensor::Distribution::Default, &plain);
     let before = floats(&model.valid().forward(x.clone()));
-    let path = std::env::temp_dir().join(format!("burn-distill-reload-{}.bpk", std::process::id()));
+    let path = crate::common::temp_path("models", "reload.bpk");
     model.clone().save_file(&path).unwrap();
     let loaded = VggConfig::vgg8(10)
         .with_width(4)

@@ -81,7 +81,7 @@ fn repdistiller_checkpoints_give_pytorchs_logits() {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("burn-distill-pt-{name}-{}", std::process::id()));
+    let dir = crate::common::temp_path("pt", name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

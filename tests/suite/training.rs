@@ -233,8 +233,7 @@ mod supervised {
         let loader_valid = DataLoaderBuilder::new(ItemBatcher)
             .batch_size(64)
             .build(InMemDataset::new(items(&test)));
-        let dir =
-            std::env::temp_dir().join(format!("burn-distill-supervised-{}", std::process::id()));
+        let dir = crate::common::temp_path("training", "supervised");
         let learner = Learner::new(distiller, AdamConfig::new().init(), ConstantLr::new(0.01));
         let result = SupervisedTraining::new(&dir, loader_train, loader_valid)
             .metric_train_numeric(AccuracyMetric::new())

@@ -201,3 +201,19 @@ pub fn loss_from_step_0() -> burn_distill::DistillationLossConfig {
         .with_feature_delay_steps(0)
         .with_feature_ramp_steps(0)
 }
+
+/// A fresh, empty path under the system's temporary folder for one test's files (not created;
+/// anything left there by an earlier run is removed). Tests run as threads of one process, so
+/// the name carries a process-wide counter besides `prefix`, `name` and the process id: two
+/// tests asking for the same name still get different folders. (Two example tests once shared
+/// one, and one removed it while the other was writing a checkpoint into it.)
+pub fn temp_path(prefix: &str, name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "burn-distill-{prefix}-{name}-{}-{n}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
