@@ -30,6 +30,10 @@ pub fn devices(default: &str) -> Vec<(String, Device)> {
             #[cfg(feature = "ndarray")]
             #[allow(deprecated)]
             "ndarray" => devices.push((name, Device::ndarray())),
+            #[cfg(feature = "tch")]
+            #[allow(deprecated)]
+            // burn-tch is deprecated in Burn 0.22 (see BENCHMARKS.md)
+            "tch" => devices.push((name, Device::libtorch())),
             #[cfg(feature = "wgpu")]
             "wgpu" => devices.push((name, Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))),
             _ => {}

@@ -18,6 +18,9 @@ WIDTH="${WIDTH:-64}"
 BATCH="${BATCH:-64}"
 PYTHON="${PYTHON:-python3}"
 OPS="${OPS:-1}"
+# Cargo features for the burn-distill half (e.g. FEATURES=x86-v4) and the device it runs on.
+FEATURES="${FEATURES:-}"
+DEVICE="${DEVICE:-flex}"
 STEPS="${STEPS:-1}"
 out="$(mktemp -d)"
 
@@ -25,9 +28,9 @@ if [ "$STEPS" != 0 ]; then
 
 # burn-distill: only the interleaved summary is needed here, so criterion's own
 # measurements are cut short with a filter that matches nothing.
-RAYON_NUM_THREADS="$THREADS" BENCH_DEVICES=flex BENCH_TEACHERS="$TEACHERS" \
+RAYON_NUM_THREADS="$THREADS" BENCH_DEVICES="$DEVICE" BENCH_TEACHERS="$TEACHERS" \
   BENCH_WIDTH="$WIDTH" BENCH_BATCH="$BATCH" \
-  cargo bench --bench distill_step -- --warm-up-time 1 --measurement-time 1 summary-only \
+  cargo bench --features "$FEATURES" --bench distill_step -- --warm-up-time 1 --measurement-time 1 summary-only \
   | tee "$out/burn.txt"
 "$PYTHON" benches/reference/torch_distill_step.py --threads "$THREADS" --teachers "$TEACHERS" \
   --width "$WIDTH" --batch "$BATCH" \
@@ -53,8 +56,8 @@ PY
 fi
 
 if [ "$OPS" != 0 ]; then
-RAYON_NUM_THREADS="$THREADS" BENCH_DEVICES=flex BENCH_BATCH="$BATCH" \
-  cargo bench --bench ops -- --warm-up-time 1 --measurement-time 1 summary-only \
+RAYON_NUM_THREADS="$THREADS" BENCH_DEVICES="$DEVICE" BENCH_BATCH="$BATCH" \
+  cargo bench --features "$FEATURES" --bench ops -- --warm-up-time 1 --measurement-time 1 summary-only \
   | tee "$out/burn-ops.txt"
 "$PYTHON" benches/reference/torch_ops.py --threads "$THREADS" --batch "$BATCH" \
   | tee "$out/torch-ops.txt"

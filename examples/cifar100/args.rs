@@ -76,6 +76,9 @@ pub enum DeviceChoice {
     Ndarray,
     #[cfg(feature = "wgpu")]
     Wgpu,
+    /// Burn's LibTorch backend (PyTorch's CPU kernels; build with `--features tch`).
+    #[cfg(feature = "tch")]
+    Tch,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

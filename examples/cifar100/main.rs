@@ -53,6 +53,9 @@ fn run(args: &Args) -> Result<(), String> {
         DeviceChoice::Ndarray => Device::ndarray(),
         #[cfg(feature = "wgpu")]
         DeviceChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)] // burn-tch is deprecated in Burn 0.22
+        DeviceChoice::Tch => Device::libtorch(),
     };
     device.seed(args.seed);
     let train_device = device.clone().autodiff();

@@ -24,7 +24,7 @@ OPTIONS
   --preset quick|paper      quick (default): narrow models (VGG13 + ResNet8x4 teachers), a
                             5,000-image subset and a few epochs, ~10 min on a 2-core CPU;
                             paper: the literature's models (VGG13 + ResNet32x4) and schedule
-  --device flex|ndarray|wgpu
+  --device flex|ndarray|wgpu|tch
   --dataset cifar100|cifar10|fashion-mnist
   --data-dir DIR            folder with the data files (default for CIFAR: the official binary
                             files in ~/.cache/burn-distill/<cifar-100|cifar-10>, else the PNG
@@ -356,9 +356,9 @@ fn check(c: &RunConfig) -> Result<(), String> {
             c.student
         ));
     }
-    if !["flex", "ndarray", "wgpu"].contains(&c.device.as_str()) {
+    if !["flex", "ndarray", "wgpu", "tch"].contains(&c.device.as_str()) {
         return Err(format!(
-            "unknown device '{}' (expected flex, ndarray or wgpu)",
+            "unknown device '{}' (expected flex, ndarray, wgpu or tch)",
             c.device
         ));
     }

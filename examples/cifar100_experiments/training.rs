@@ -345,6 +345,9 @@ fn device(name: &str) -> Result<Device, String> {
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)] // burn-tch is deprecated in Burn 0.22; PyTorch's CPU kernels
+        "tch" => Ok(Device::libtorch()),
         other => Err(format!(
             "this build has no '{other}' device: rebuild with `--features {other}`"
         )),

@@ -17,7 +17,8 @@ pub fn seeded(device: &Device, seed: u64) -> std::sync::MutexGuard<'static, ()> 
     guard
 }
 
-/// The CPU devices compiled in (`flex`, `ndarray`).
+/// The CPU devices compiled in (`flex`, `ndarray`, and `tch`: Burn's LibTorch backend on
+/// the CPU, with the `tch` feature, which CI does not build).
 #[allow(clippy::vec_init_then_push)] // the pushes depend on features
 pub fn cpu_devices() -> Vec<(&'static str, Device)> {
     let mut devices = Vec::new();
@@ -26,6 +27,9 @@ pub fn cpu_devices() -> Vec<(&'static str, Device)> {
     #[cfg(feature = "ndarray")]
     #[allow(deprecated)]
     devices.push(("ndarray", Device::ndarray()));
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)] // burn-tch is deprecated in Burn 0.22
+    devices.push(("tch", Device::libtorch()));
     assert!(
         !devices.is_empty(),
         "enable the flex or ndarray feature to run the tests"
