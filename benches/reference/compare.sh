@@ -8,6 +8,9 @@
 #
 #   benches/reference/compare.sh            # 2 threads, K = 1,3,5, batch 64, width 64
 #   THREADS=4 TEACHERS=1,3 WIDTH=32 BATCH=32 benches/reference/compare.sh
+#   FEATURES=burn/x86-v4 benches/reference/compare.sh     # flex with AVX-512 gemm kernels
+#   FEATURES=tch DEVICE=tch benches/reference/compare.sh  # Burn's LibTorch backend (needs
+#                                 # libtorch 2.9.0: LIBTORCH_USE_PYTORCH=1, see BENCHMARKS.md)
 #
 # Needs PyTorch for the reference half: `pip install torch` (set PYTHON to its python).
 set -euo pipefail
