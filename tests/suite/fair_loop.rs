@@ -185,11 +185,7 @@ fn feature_schedule_follows_its_formula() {
     assert_eq!(default.feature_weight_at(299), 50.0);
     // Edges: no schedule means full weight from step 0; a ramp of 1 is a step at the delay;
     // the full weight is reached exactly at step delay + ramp - 1 and kept.
-    let plain = DistillationLossConfig::new()
-        .with_feature_delay_steps(0)
-        .with_feature_ramp_steps(0)
-        .init()
-        .unwrap();
+    let plain = common::loss_from_step_0().init().unwrap();
     assert_eq!(plain.feature_weight_at(0), 50.0);
     let ramp = DistillationLossConfig::new()
         .with_feature_delay_steps(4)
