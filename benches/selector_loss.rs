@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use burn::tensor::{Device, Distribution, Int, Tensor};
-use burn_distill::{DistillationLossConfig, TeacherOutput, TeacherSelectorConfig, Weighting};
+use burn_distill::{DistillationLossConfig, ModelOutput, TeacherSelectorConfig, Weighting};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 
 const CLASSES: usize = 100;
@@ -29,9 +29,9 @@ fn bench(c: &mut Criterion) {
                 let teachers: Vec<Tensor<2>> = (0..k)
                     .map(|_| Tensor::random([n, CLASSES], Distribution::Normal(0.0, 3.0), &device))
                     .collect();
-                let outputs: Vec<TeacherOutput> = teachers
+                let outputs: Vec<ModelOutput> = teachers
                     .iter()
-                    .map(|logits| TeacherOutput {
+                    .map(|logits| ModelOutput {
                         logits: logits.clone(),
                         features: Vec::new(),
                     })

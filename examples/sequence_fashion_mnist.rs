@@ -110,16 +110,10 @@ fn batches(data: &ImageData, order: &[usize], device: &Device) -> Vec<(Tensor<3>
         .collect()
 }
 
-/// A seeded permutation of `0..n` (xorshift64 Fisher-Yates).
+/// A seeded permutation of `0..n`.
 fn permutation(n: usize, seed: u64) -> Vec<usize> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        order.swap(i, (state % (i as u64 + 1)) as usize);
-    }
+    burn_distill::data::shuffle(&mut order, seed);
     order
 }
 

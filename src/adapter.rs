@@ -1,5 +1,6 @@
-//! Feature adapters: small trainable maps from a student feature to a teacher's, per kind
-//! (1x1 convolution for maps, linear for vectors and sequences), with size alignment.
+//! Feature adapters: small trainable maps from a student feature to a teacher's, one type
+//! per kind ([`MapAdapter`]: 1x1 convolution for maps; [`VectorAdapter`] and
+//! [`SequenceAdapter`]: linear), with size alignment.
 
 use burn::config::Config;
 use burn::module::Module;
@@ -9,7 +10,7 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, TensorData, activation::relu};
 
 use crate::error::Error;
-use crate::teacher::{Feature, FeatureKind};
+use crate::model::{Feature, FeatureKind};
 
 /// Configuration of a [`FeatureAdapter`].
 ///
@@ -63,20 +64,30 @@ impl FeatureAdapterConfig {
                 reason: "channel counts must be greater than 0",
             });
         }
-        if self.kind != FeatureKind::Map {
-            let mut linears = vec![LinearConfig::new(student, teacher).init(device)];
-            if self.deep {
-                linears.push(LinearConfig::new(teacher, teacher).init(device));
-            }
-            return Ok(FeatureAdapter {
-                convs: Vec::new(),
-                norms: Vec::new(),
-                linears,
-                relu: self.relu,
-                channels: self.channels,
-                kind: self.kind,
-            });
+        Ok(match self.kind {
+            FeatureKind::Vector => FeatureAdapter::Vector(self.linear_stack(device)),
+            FeatureKind::Sequence => FeatureAdapter::Sequence(SequenceAdapter {
+                linear: self.linear_stack(device),
+            }),
+            FeatureKind::Map => FeatureAdapter::Map(self.map_adapter(device)),
+        })
+    }
+
+    fn linear_stack(&self, device: &Device) -> VectorAdapter {
+        let [student, teacher] = self.channels;
+        let mut linears = vec![LinearConfig::new(student, teacher).init(device)];
+        if self.deep {
+            linears.push(LinearConfig::new(teacher, teacher).init(device));
         }
+        VectorAdapter {
+            linears,
+            relu: self.relu,
+            channels: self.channels,
+        }
+    }
+
+    fn map_adapter(&self, device: &Device) -> MapAdapter {
+        let [student, teacher] = self.channels;
         let layers: Vec<([usize; 2], usize)> = if self.deep {
             vec![
                 ([student, teacher], 1),
@@ -89,69 +100,98 @@ impl FeatureAdapterConfig {
         let mut convs = Vec::with_capacity(layers.len());
         let mut norms = Vec::with_capacity(layers.len());
         for (channels, kernel) in layers {
+            let pad = kernel / 2;
             convs.push(
                 Conv2dConfig::new(channels, [kernel, kernel])
-                    .with_padding(PaddingConfig2d::Explicit(
-                        kernel / 2,
-                        kernel / 2,
-                        kernel / 2,
-                        kernel / 2,
-                    ))
+                    .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
                     .with_bias(false)
                     .init(device),
             );
             norms.push(BatchNormConfig::new(channels[1]).init(device));
         }
-        Ok(FeatureAdapter {
+        MapAdapter {
             convs,
             norms,
-            linears: Vec::new(),
             relu: self.relu,
             channels: self.channels,
-            kind: self.kind,
-        })
+        }
     }
 }
 
-/// Maps a student feature onto a teacher's: size alignment, then the learned map.
+/// Maps a student feature onto a teacher's: size alignment, then the learned map. One
+/// variant per feature kind; build it with [`FeatureAdapterConfig`].
 ///
-/// **Maps** (`[N, C, H, W]`): spatial alignment to the teacher map's `[height, width]`: adaptive average pooling when
-/// the student map is at least as large in both dimensions, bilinear interpolation
-/// (`align_corners = false`, PyTorch's default) otherwise, nothing when the sizes match.
-/// Alignment comes first, so convolutions run at the teacher's resolution.
+/// **Maps** (`[N, C, H, W]`, [`MapAdapter`]): spatial alignment to the teacher map's
+/// `[height, width]`: adaptive average pooling when the student map is at least as large in
+/// both dimensions, bilinear interpolation (`align_corners = false`, PyTorch's default)
+/// otherwise, nothing when the sizes match. Alignment comes first, so convolutions run at
+/// the teacher's resolution.
 ///
 /// Bilinear interpolation is computed separably as two small matrix products with
 /// interpolation matrices (`A_h · X · A_wᵀ`): this is differentiable on every backend
 /// (Burn's ndarray backend has no backward pass for its `interpolate` op).
 ///
-/// **Sequences** (`[N, L, D]`): length alignment to the teacher's `L_t` along the position
-/// axis, by the 1-D versions of the same rules ([`align_length`]): adaptive average pooling
-/// when the student sequence is at least as long (output position `j` averages student
-/// positions `floor(j·L_s/L_t) .. ceil((j+1)·L_s/L_t)`, as PyTorch's `adaptive_avg_pool1d`),
-/// linear interpolation with half-sample centres otherwise (`interpolate(mode="linear",
-/// align_corners=False)`); then the linear layer on every position.
+/// **Sequences** (`[N, L, D]`, [`SequenceAdapter`]): length alignment to the teacher's
+/// `L_t` along the position axis, by the 1-D versions of the same rules ([`align_length`]):
+/// adaptive average pooling when the student sequence is at least as long (output position
+/// `j` averages student positions `floor(j·L_s/L_t) .. ceil((j+1)·L_s/L_t)`, as PyTorch's
+/// `adaptive_avg_pool1d`), linear interpolation with half-sample centres otherwise
+/// (`interpolate(mode="linear", align_corners=False)`); then the linear layer on every
+/// position.
 ///
-/// **Vectors** (`[N, D]`): the linear layer.
+/// **Vectors** (`[N, D]`, [`VectorAdapter`]): the linear layer.
 #[derive(Module, Debug)]
-pub struct FeatureAdapter {
+pub enum FeatureAdapter {
+    /// For feature maps.
+    Map(MapAdapter),
+    /// For vectors.
+    Vector(VectorAdapter),
+    /// For sequences.
+    Sequence(SequenceAdapter),
+}
+
+/// The adapter of feature maps: 1x1 convolution + batch norm (deep: 1x1-3x3-1x1), after
+/// spatial alignment. See [`FeatureAdapter`].
+#[derive(Module, Debug)]
+pub struct MapAdapter {
     convs: Vec<Conv2d>,
     norms: Vec<BatchNorm>,
+    relu: bool,
+    channels: [usize; 2],
+}
+
+/// The adapter of vectors: linear (deep: linear-ReLU-linear). See [`FeatureAdapter`].
+#[derive(Module, Debug)]
+pub struct VectorAdapter {
     linears: Vec<Linear>,
     relu: bool,
     channels: [usize; 2],
-    #[module(skip)]
-    kind: FeatureKind,
+}
+
+/// The adapter of sequences: length alignment ([`align_length`]), then a
+/// [`VectorAdapter`] on every position. See [`FeatureAdapter`].
+#[derive(Module, Debug)]
+pub struct SequenceAdapter {
+    linear: VectorAdapter,
 }
 
 impl FeatureAdapter {
     /// `[student_channels, teacher_channels]`.
     pub fn channels(&self) -> [usize; 2] {
-        self.channels
+        match self {
+            FeatureAdapter::Map(a) => a.channels,
+            FeatureAdapter::Vector(a) => a.channels,
+            FeatureAdapter::Sequence(a) => a.linear.channels,
+        }
     }
 
     /// The kind of features it maps.
     pub fn kind(&self) -> FeatureKind {
-        self.kind
+        match self {
+            FeatureAdapter::Map(_) => FeatureKind::Map,
+            FeatureAdapter::Vector(_) => FeatureKind::Vector,
+            FeatureAdapter::Sequence(_) => FeatureKind::Sequence,
+        }
     }
 
     /// Adapts a student feature to the shape of `teacher_feature` (same kind, the teacher's
@@ -177,49 +217,29 @@ impl FeatureAdapter {
     /// assert_eq!(adapter.adapt(student, &teacher).dims(), vec![2, 5, 32]);
     /// ```
     pub fn adapt(&self, student_feature: Feature, teacher_feature: &Feature) -> Feature {
+        let kind = self.kind();
         assert!(
-            student_feature.kind() == self.kind && teacher_feature.kind() == self.kind,
+            student_feature.kind() == kind && teacher_feature.kind() == kind,
             "FeatureAdapter for {} features got a student {} and a teacher {}",
-            self.kind,
+            kind,
             student_feature.kind(),
             teacher_feature.kind()
         );
         let target = teacher_feature.dims();
-        match student_feature {
-            Feature::Map(x) => Feature::Map(self.forward(x, [target[2], target[3]])),
-            Feature::Sequence(x) => {
-                self.check_channels(x.dims()[2], &x.dims());
-                let x = align_length(x, target[1]);
-                Feature::Sequence(self.linear_stack(x))
+        match (self, student_feature) {
+            (FeatureAdapter::Map(a), Feature::Map(x)) => {
+                Feature::Map(a.forward(x, [target[2], target[3]]))
             }
-            Feature::Vector(x) => {
-                self.check_channels(x.dims()[1], &x.dims());
-                Feature::Vector(self.linear_stack(x))
+            (FeatureAdapter::Sequence(a), Feature::Sequence(x)) => {
+                Feature::Sequence(a.forward(x, target[1]))
             }
+            (FeatureAdapter::Vector(a), Feature::Vector(x)) => Feature::Vector(a.forward(x)),
+            _ => unreachable!("kinds checked above"),
         }
     }
 
-    fn check_channels(&self, channels: usize, dims: &[usize]) {
-        assert_eq!(
-            channels, self.channels[0],
-            "FeatureAdapter: student feature has {channels} channels, the adapter expects {} \
-             (shape {dims:?})",
-            self.channels[0]
-        );
-    }
-
-    fn linear_stack<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {
-        let last = self.linears.len() - 1;
-        for (i, linear) in self.linears.iter().enumerate() {
-            x = linear.forward(x);
-            if i < last || self.relu {
-                x = relu(x);
-            }
-        }
-        x
-    }
-
-    /// Adapts `student_feature` to `[N, teacher_channels, target_size[0], target_size[1]]`.
+    /// Adapts a student feature map to `[N, teacher_channels, target_size[0],
+    /// target_size[1]]` ([`MapAdapter::forward`]).
     ///
     /// # Shapes
     /// - `student_feature`: `[N, student_channels, H, W]`
@@ -229,12 +249,62 @@ impl FeatureAdapter {
     /// When `student_feature` does not have `student_channels` channels, or the adapter is
     /// not for maps; the message names both counts (kinds).
     pub fn forward(&self, student_feature: Tensor<4>, target_size: [usize; 2]) -> Tensor<4> {
-        assert_eq!(
-            self.kind,
-            FeatureKind::Map,
-            "FeatureAdapter::forward takes maps; this adapter is for {} features (use adapt)",
-            self.kind
-        );
+        match self {
+            FeatureAdapter::Map(a) => a.forward(student_feature, target_size),
+            other => panic!(
+                "FeatureAdapter::forward takes maps; this adapter is for {} features (use adapt)",
+                other.kind()
+            ),
+        }
+    }
+}
+
+fn check_channels(expected: usize, channels: usize, dims: &[usize]) {
+    assert_eq!(
+        channels, expected,
+        "FeatureAdapter: student feature has {channels} channels, the adapter expects {expected} \
+         (shape {dims:?})"
+    );
+}
+
+impl VectorAdapter {
+    /// `[N, D_s]` → `[N, D_t]` (or every position of a sequence, `[N, L, D_s]` →
+    /// `[N, L, D_t]`).
+    ///
+    /// # Panics
+    /// When the last dimension is not `D_s`.
+    pub fn forward<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {
+        let dims = x.dims();
+        check_channels(self.channels[0], dims[D - 1], &dims);
+        let last = self.linears.len() - 1;
+        for (i, linear) in self.linears.iter().enumerate() {
+            x = linear.forward(x);
+            if i < last || self.relu {
+                x = relu(x);
+            }
+        }
+        x
+    }
+}
+
+impl SequenceAdapter {
+    /// `[N, L_s, D_s]` → `[N, length, D_t]`: [`align_length`], then the linear map.
+    ///
+    /// # Panics
+    /// When the last dimension is not `D_s`.
+    pub fn forward(&self, x: Tensor<3>, length: usize) -> Tensor<3> {
+        let dims = x.dims();
+        check_channels(self.linear.channels[0], dims[2], &dims);
+        self.linear.forward(align_length(x, length))
+    }
+}
+
+impl MapAdapter {
+    /// `[N, C_s, H, W]` → `[N, C_t, target_size[0], target_size[1]]`.
+    ///
+    /// # Panics
+    /// When the map does not have `C_s` channels; the message names both counts.
+    pub fn forward(&self, student_feature: Tensor<4>, target_size: [usize; 2]) -> Tensor<4> {
         let [_, channels, height, width] = student_feature.dims();
         assert_eq!(
             channels,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::teacher::{DistillInput, Feature, FeatureKind, Teacher, TeacherOutput};
+use crate::model::{DistillInput, Feature, FeatureKind, ModelOutput};
+use crate::teacher::Teacher;
 
 /// Teacher outputs kept on the host, per sample index, up to a byte budget.
 ///
@@ -102,7 +103,7 @@ impl TeacherCache {
         teachers: &[Arc<dyn Teacher<I>>],
         indices: &[usize],
         inputs: I,
-    ) -> Vec<TeacherOutput> {
+    ) -> Vec<ModelOutput> {
         let n = inputs.batch_size();
         assert_eq!(
             indices.len(),
@@ -138,13 +139,13 @@ impl TeacherCache {
                             )
                         })
                         .collect();
-                    TeacherOutput { logits, features }
+                    ModelOutput { logits, features }
                 })
                 .collect();
         }
         self.misses += 1;
         let inputs = inputs.without_autodiff();
-        let outputs: Vec<TeacherOutput> = teachers
+        let outputs: Vec<ModelOutput> = teachers
             .iter()
             .map(|teacher| teacher.forward(inputs.clone()))
             .collect();

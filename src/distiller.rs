@@ -10,8 +10,9 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::adapter::{FeatureAdapter, FeatureAdapterConfig};
 use crate::error::Error;
 use crate::loss::{DistillationLoss, DistillationLossConfig, DistillationLossOutput};
+use crate::model::{DistillInput, Feature, FeatureModel, FeatureSpec, ModelOutput};
 use crate::selector::{Selection, TeacherSelector, TeacherSelectorConfig};
-use crate::teacher::{DistillInput, Feature, FeatureModel, FeatureSpec, Teacher, TeacherOutput};
+use crate::teacher::Teacher;
 
 /// Configuration of a [`Distiller`].
 #[derive(Config, Debug)]
@@ -109,6 +110,7 @@ impl DistillerConfig {
     /// let probe = Tensor::<2>::zeros([2, 8], &device);
     /// let distiller = DistillerConfig::new().init_with_probe(mlp(16), teachers, probe, &device).unwrap();
     /// assert_eq!(distiller.adapters[0].channels(), [16, 64]);
+    /// # device.sync().unwrap();
     /// ```
     pub fn init_with_probe<S: FeatureModel<I>, I: DistillInput>(
         &self,
@@ -317,26 +319,6 @@ pub struct Distiller<S, I: DistillInput = Tensor<4>> {
     parts: DistillerParts<I>,
 }
 
-/// A labelled batch of inputs (images by default).
-///
-/// # Shapes
-/// - `inputs`: `N` samples (`[N, channels, height, width]` for images)
-/// - `labels`: `[N]`
-#[derive(Debug, Clone)]
-pub struct DistillBatch<I = Tensor<4>> {
-    /// The inputs.
-    pub inputs: I,
-    /// Class labels.
-    pub labels: Tensor<1, Int>,
-}
-
-impl<I> DistillBatch<I> {
-    /// A batch of `inputs` with their `labels`.
-    pub fn new(inputs: I, labels: Tensor<1, Int>) -> Self {
-        Self { inputs, labels }
-    }
-}
-
 /// Everything one distillation step produces.
 #[derive(Debug, Clone)]
 pub struct DistillOutput {
@@ -398,7 +380,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     }
 
     /// Runs every teacher once on `inputs` (without autodiff).
-    pub fn teacher_outputs(&self, inputs: I) -> Vec<TeacherOutput> {
+    pub fn teacher_outputs(&self, inputs: I) -> Vec<ModelOutput> {
         let inputs = inputs.without_autodiff();
         self.parts
             .teachers
@@ -437,7 +419,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         &self,
         inputs: I,
         labels: Tensor<1, Int>,
-        teacher_outputs: &[TeacherOutput],
+        teacher_outputs: &[ModelOutput],
     ) -> crate::Result<DistillOutput> {
         let student_out = self.student.forward_features(inputs);
         let [n, c] = student_out.logits.dims();
@@ -461,7 +443,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
             .selector
             .select(&teacher_logits, labels.clone())?;
         let num_features = self.parts.student_specs.len();
-        let adapted: Vec<Vec<Feature>> = if loss.config().feature_weight > 0.0 {
+        let adapted: Vec<Vec<Feature>> = if loss.uses_features() {
             teacher_outputs
                 .iter()
                 .enumerate()
@@ -559,7 +541,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         &self,
         labels: &Tensor<1, Int>,
         student_logits: Option<&Tensor<2>>,
-        teacher_outputs: &[TeacherOutput],
+        teacher_outputs: &[ModelOutput],
     ) -> crate::Result<()> {
         let classes = self.parts.loss_classes();
         let labels = labels.clone().without_autodiff();
@@ -608,7 +590,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         n: usize,
         c: usize,
         student_features: &[Feature],
-        teacher_outputs: &[TeacherOutput],
+        teacher_outputs: &[ModelOutput],
         labels: &Tensor<1, Int>,
     ) -> crate::Result<()> {
         let mismatch = |context: String, expected: Vec<usize>, found: Vec<usize>| {

@@ -12,14 +12,15 @@
 //! ```
 
 use std::fs::{self, File};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use md5::{Digest, Md5};
 
 use crate::data::{CifarVariant, Split};
 use crate::error::Error;
+use crate::progress::{Progress, Stream, Unit, format_seconds};
 
 /// A file on a server, with the size and MD5 it must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +50,13 @@ impl RemoteArchive {
         let (prefix, url, size, md5) = match variant {
             CifarVariant::Cifar100 => (
                 "BURN_DISTILL_CIFAR100",
-                "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
+                variant.archive_url(),
                 168_513_733,
                 "03b5dce01913d631647c71ecec9e9cb8",
             ),
             CifarVariant::Cifar10 => (
                 "BURN_DISTILL_CIFAR10",
-                "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+                variant.archive_url(),
                 170_052_171,
                 "c32a1d4ab5d03f1284b67883e8d87530",
             ),
@@ -139,7 +140,11 @@ pub fn download(archive: &RemoteArchive, dest: &Path) -> crate::Result<()> {
     })?;
     let mut digest = Md5::new();
     let mut received: u64 = 0;
-    let mut progress = Progress::new(archive.size);
+    let name = dest.file_name().map_or_else(
+        || "download".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let mut progress = Progress::new(name, archive.size, Unit::Bytes, Stream::Stderr);
     let mut buffer = vec![0u8; 1 << 16];
     let result = loop {
         let n = match body.read(&mut buffer) {
@@ -165,7 +170,12 @@ pub fn download(archive: &RemoteArchive, dest: &Path) -> crate::Result<()> {
         }
         progress.update(received);
     };
-    progress.finish(received);
+    progress.finish();
+    eprintln!(
+        "received {:.1} MB in {}",
+        received as f64 / 1e6,
+        format_seconds(progress.elapsed())
+    );
     let result = result.and_then(|()| {
         file.sync_all()
             .map_err(|e| format!("could not write {}: {e}", partial.display()))?;
@@ -371,83 +381,4 @@ fn verify(path: &Path, archive: &RemoteArchive) -> Result<(), String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Progress on standard error: a redrawn bar on a terminal (at most 10 times a second), a
-/// line per 10 % in logs.
-struct Progress {
-    total: u64,
-    started: Instant,
-    last_draw: Instant,
-    last_decile: u64,
-    terminal: bool,
-}
-
-impl Progress {
-    fn new(total: u64) -> Self {
-        let now = Instant::now();
-        Self {
-            total: total.max(1),
-            started: now,
-            last_draw: now,
-            last_decile: 0,
-            terminal: io::stderr().is_terminal(),
-        }
-    }
-
-    fn update(&mut self, received: u64) {
-        if self.terminal {
-            if self.last_draw.elapsed() >= Duration::from_millis(100) {
-                self.last_draw = Instant::now();
-                eprint!("\r{}", self.line(received));
-            }
-        } else {
-            let decile = received * 10 / self.total;
-            if decile > self.last_decile {
-                self.last_decile = decile;
-                eprintln!("{}", self.line(received));
-            }
-        }
-    }
-
-    fn finish(&self, received: u64) {
-        if self.terminal {
-            eprintln!("\r{}", self.line(received));
-        }
-    }
-
-    fn line(&self, received: u64) -> String {
-        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
-        let rate = received as f64 / seconds;
-        let fraction = received as f64 / self.total as f64;
-        let width = 30;
-        let filled = ((fraction * width as f64) as usize).min(width);
-        let left = if rate > 0.0 {
-            (self.total.saturating_sub(received)) as f64 / rate
-        } else {
-            f64::INFINITY
-        };
-        format!(
-            "[{}{}] {:5.1} % {:.1}/{:.1} MB {:.2} MB/s, {} left",
-            "#".repeat(filled),
-            " ".repeat(width - filled),
-            100.0 * fraction,
-            received as f64 / 1e6,
-            self.total as f64 / 1e6,
-            rate / 1e6,
-            format_seconds(left)
-        )
-    }
-}
-
-fn format_seconds(seconds: f64) -> String {
-    if !seconds.is_finite() {
-        return "?".into();
-    }
-    let s = seconds.round() as u64;
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else {
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
 }

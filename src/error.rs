@@ -1,5 +1,6 @@
 //! The crate's error type.
 
+#[cfg(any(feature = "vision", feature = "files"))]
 use std::path::PathBuf;
 
 /// Everything a user can get wrong, or that can go wrong at run time, in `burn-distill`.
@@ -178,6 +179,7 @@ pub enum Error {
 
     /// A weights file or checkpoint does not fit the model: another architecture, missing
     /// parameters, wrong shapes, or not a weights file at all.
+    #[cfg(feature = "files")]
     #[error("cannot load {path} into the {model}: {reason}")]
     Weights {
         /// The file.
@@ -189,6 +191,7 @@ pub enum Error {
     },
 
     /// A configuration file has unknown fields, values of the wrong type, or is not JSON.
+    #[cfg(feature = "files")]
     #[error("config file {path}: {reason}")]
     ConfigFile {
         /// The file.
@@ -199,6 +202,7 @@ pub enum Error {
 
     /// A download failed: no connection, an HTTP error, a short transfer or a wrong
     /// checksum. Nothing half-written is left where data is looked for.
+    #[cfg(feature = "download")]
     #[error(
         "download of {url} failed: {cause}. Check the connection, or download the file by hand \
          and put it at {dest}"
@@ -213,6 +217,7 @@ pub enum Error {
     },
 
     /// A data file is missing.
+    #[cfg(any(feature = "vision", feature = "files"))]
     #[error("data file {path} not found: {hint}")]
     MissingData {
         /// The file that was looked for.
@@ -222,6 +227,7 @@ pub enum Error {
     },
 
     /// A data file is not a whole number of records: truncated, or not the expected format.
+    #[cfg(feature = "vision")]
     #[error(
         "{path} is truncated or not in the expected format: {bytes} bytes is not a whole, \
          non-zero number of {record_size}-byte records (record {record} is incomplete)"
@@ -239,6 +245,7 @@ pub enum Error {
 
     /// A file is not in the expected format (wrong magic number, sizes that disagree with
     /// its header, corrupt compression).
+    #[cfg(feature = "vision")]
     #[error("{path} is not a valid file of the expected format: {reason}")]
     InvalidFormat {
         /// The file.
@@ -248,6 +255,7 @@ pub enum Error {
     },
 
     /// A record in a data file holds an impossible value.
+    #[cfg(feature = "vision")]
     #[error("{path}, record {record}: {reason}")]
     CorruptRecord {
         /// The file.
@@ -259,6 +267,7 @@ pub enum Error {
     },
 
     /// Reading or writing a file failed.
+    #[cfg(any(feature = "vision", feature = "files"))]
     #[error("I/O error on {path}: {source}")]
     Io {
         /// The file or directory.

@@ -8,8 +8,11 @@
 //!   also when saved inside a checkpoint as `{'model': state_dict}`. Loading checks that
 //!   every parameter is present and has the right shape; saving writes a temporary file
 //!   and renames it, so a crash never leaves a half-written file under the final name.
-//! - [`PytorchLayout`]: how a model's parameter names map onto a PyTorch state dict; the
-//!   models in [`crate::models`] follow RepDistiller's `vgg.py` / `resnet.py`.
+//!   Any Burn [`Module`] loads; PyTorch keys are used as they are unless remapped with
+//!   [`load_weights_remapped`].
+//! - [`PytorchLayout`]: how a model's parameter names map onto a PyTorch state dict, for
+//!   [`load_weights_with_layout`]; the models in `crate::models` follow RepDistiller's
+//!   `vgg.py` / `resnet.py`.
 
 use std::path::{Path, PathBuf};
 
@@ -148,7 +151,7 @@ fn unknown_fields(
 }
 
 /// How a model's parameter paths map onto the keys of a PyTorch state dict, for
-/// [`load_weights`]. Each entry is a regular expression over the PyTorch key and its
+/// [`load_weights_with_layout`]. Each entry is a regular expression over the PyTorch key and its
 /// replacement (`$1`-style groups), applied in order.
 pub trait PytorchLayout {
     /// The remapping from PyTorch keys to this model's parameter paths. Default: none (the
@@ -192,8 +195,8 @@ impl WeightsFormat {
 }
 
 /// Loads weights into `model` from a Burn record, SafeTensors or PyTorch file (by
-/// extension, see [`WeightsFormat`]). PyTorch keys are mapped with
-/// [`PytorchLayout::pytorch_key_remapping`], and a checkpoint that wraps the state dict as
+/// extension, see [`WeightsFormat`]) into any Burn module. PyTorch keys are used as they
+/// are (see [`load_weights_with_layout`] and [`load_weights_remapped`]), and a checkpoint that wraps the state dict as
 /// `{'model': ...}` or `{'state_dict': ...}` is unwrapped.
 ///
 /// Every parameter of `model` must be in the file with the right shape; extra entries in a
@@ -223,9 +226,34 @@ impl WeightsFormat {
 /// # drop(loaded);
 /// # std::fs::remove_dir_all(dir).unwrap();
 /// ```
-pub fn load_weights<M: Module + PytorchLayout>(
+pub fn load_weights<M: Module>(model: M, path: impl AsRef<Path>) -> crate::Result<M> {
+    load_weights_remapped(model, path, &[])
+}
+
+/// Like [`load_weights`], with PyTorch keys mapped by the model's own
+/// [`PytorchLayout::pytorch_key_remapping`] (the models of `crate::models` load
+/// RepDistiller's checkpoints this way).
+///
+/// # Errors
+/// As [`load_weights`].
+pub fn load_weights_with_layout<M: Module + PytorchLayout>(
     model: M,
     path: impl AsRef<Path>,
+) -> crate::Result<M> {
+    let remapping = model.pytorch_key_remapping();
+    load_weights_remapped(model, path, &remapping)
+}
+
+/// Like [`load_weights`], with PyTorch keys mapped by `remapping`: regular expressions over
+/// the PyTorch key and their replacements (`$1`-style groups), applied in order. Burn and
+/// SafeTensors files ignore it.
+///
+/// # Errors
+/// As [`load_weights`].
+pub fn load_weights_remapped<M: Module>(
+    model: M,
+    path: impl AsRef<Path>,
+    remapping: &[(String, String)],
 ) -> crate::Result<M> {
     let path = path.as_ref();
     let format = WeightsFormat::of(path)?;
@@ -253,7 +281,6 @@ pub fn load_weights<M: Module + PytorchLayout>(
             Ok(model)
         }
         WeightsFormat::Pytorch => {
-            let remapping = model.pytorch_key_remapping();
             let mut last_error = String::new();
             // The state dict may be wrapped in a checkpoint dict: take the first place
             // where any parameter is found, then require all of them.
@@ -264,7 +291,7 @@ pub fn load_weights<M: Module + PytorchLayout>(
                 if let Some(key) = top {
                     store = store.with_top_level_key(key);
                 }
-                for (from, to) in &remapping {
+                for (from, to) in remapping {
                     store = store.with_key_remapping(from, to);
                 }
                 let mut candidate = model.clone();

@@ -7,36 +7,46 @@
 //! small trainable feature adapters, from their intermediate feature maps.
 //!
 //! ## Crate map
-//! - [`Teacher`], [`FrozenTeacher`], [`FeatureModel`], [`ModelOutput`]: models that give
-//!   logits and features; teachers are frozen (no autodiff, never updated or saved). Inputs
-//!   are any [`DistillInput`] (image batches by default, token ids, sequences, rows);
-//!   features are [`Feature`]s: vectors `[N, D]`, sequences `[N, L, D]` or maps
-//!   `[N, C, H, W]`, described by a [`FeatureSpec`].
+//! - [`FeatureModel`], [`ModelOutput`], [`Feature`], [`FeatureSpec`], [`DistillInput`]
+//!   (`model`): what students and teachers take and give. Inputs are any [`DistillInput`]
+//!   (image batches by default, token ids, sequences, rows); features are [`Feature`]s:
+//!   vectors `[N, D]`, sequences `[N, L, D]` or maps `[N, C, H, W]`.
+//! - [`Teacher`], [`FrozenTeacher`] (`teacher`): frozen models (no autodiff, never updated or
+//!   saved).
 //! - [`TeacherSelectorConfig`] / [`TeacherSelector`] / [`Selection`]: per-teacher
 //!   cross-entropy, screening ([`ScreeningRule`]) and weights ([`Weighting`]).
-//! - [`FeatureAdapterConfig`] / [`FeatureAdapter`]: student feature → teacher feature
-//!   (1x1 convolution for maps, linear for vectors and sequences; [`align_length`] and
-//!   [`bilinear_resize`] align sizes).
-//! - [`kd_loss`], [`dkd_loss`], [`feature_loss`], [`log1p`], [`DistillationLossConfig`] /
-//!   [`DistillationLoss`]: the losses.
+//! - [`FeatureAdapterConfig`] / [`FeatureAdapter`]: student feature → teacher feature, one
+//!   type per kind ([`MapAdapter`]: 1x1 convolution; [`VectorAdapter`], [`SequenceAdapter`]:
+//!   linear; [`align_length`] and [`bilinear_resize`] align sizes).
+//! - [`loss`]: one loss per file — [`HardLabelLoss`], [`KdLoss`], [`DkdLoss`],
+//!   [`FeatureLoss`], each a config and a struct with `forward` / `forward_no_reduction` — and
+//!   [`DistillationLossConfig`] / [`DistillationLoss`], the weighted sum of named
+//!   [`LossTerm`]s (a new method is one new term).
 //! - [`DistillerConfig`] / [`Distiller`]: all of the above in one step, a Burn module whose
 //!   only parameters are the student's and the adapters'.
 //! - [`TeacherCache`]: teacher outputs cached per sample for un-augmented data.
 //! - [`prescreen`] / [`Prescreen`]: drop weak teachers once, before training.
-//! - [`models`]: CIFAR VGG8/VGG13, ResNet8x4/ResNet32x4 and a small CNN.
-//! - [`data`]: CIFAR-10/100 in the official binary format, with augmentation;
-//!   `download` (feature `download`) fetches and verifies the archives.
-//! - [`files`]: strict config files; weights in Burn, SafeTensors and PyTorch formats.
+//! - [`train`]: [`DistillBatch`] and (feature `train`) burn-train's `TrainStep` /
+//!   `InferenceStep`, metrics and a progress renderer.
 //! - [`Error`] / [`Result`].
 //!
+//! Outside the core, each behind its feature: `models` (feature `vision`: CIFAR VGG8/VGG13,
+//! ResNet8x4/ResNet32x4, a small CNN, a sequence transformer), `data` (feature `vision`:
+//! CIFAR-10/100 and Fashion-MNIST with augmentation), `files` (feature `files`: strict config
+//! files; weights in Burn, SafeTensors and PyTorch formats), `download` (feature `download`:
+//! fetches and verifies the CIFAR archives).
+//!
 //! ## Feature flags
+//! - `vision` (default): the `models` and `data` modules (PNG and gzip decoding, Burn's
+//!   datasets).
+//! - `files` (default): the `files` module (Burn's PyTorch and SafeTensors readers, JSON).
 //! - `flex` (default): Burn's pure-Rust CPU backend, `Device::flex()`.
 //! - `ndarray`: the NdArray CPU backend, `Device::ndarray()` (deprecated upstream).
 //! - `ndarray-blas`: `ndarray` with OpenBLAS matrix products (needs the system's OpenBLAS).
 //! - `cpu-parallel` (default): SIMD kernels and rayon threads in the CPU backends
 //!   (`RAYON_NUM_THREADS` sets the thread count). Without it they run on one core.
 //! - `wgpu`: GPU through wgpu (Vulkan, Metal, DirectX), `Device::wgpu(..)`.
-//! - `download`: the `download` module: verified downloads of the CIFAR archives (ureq with rustls,
+//! - `download` (implies `vision`): the `download` module: verified downloads of the CIFAR archives (ureq with rustls,
 //!   MD5, tar); the default build has no HTTP client.
 //! - `train`: burn-train integration: `TrainStep` / `InferenceStep` for [`Distiller`] and
 //!   metrics for each loss part.
@@ -71,40 +81,45 @@
 
 mod adapter;
 mod cache;
+#[cfg(feature = "vision")]
 pub mod data;
 mod distiller;
 #[cfg(feature = "download")]
 pub mod download;
 mod error;
+#[cfg(feature = "files")]
 pub mod files;
-mod loss;
+pub mod loss;
+mod model;
+#[cfg(feature = "vision")]
 pub mod models;
 mod prescreen;
+pub mod progress;
 mod selector;
 mod teacher;
-#[cfg(feature = "train")]
 pub mod train;
 
-pub use adapter::{FeatureAdapter, FeatureAdapterConfig, align_length, bilinear_resize};
+pub use adapter::{
+    FeatureAdapter, FeatureAdapterConfig, MapAdapter, SequenceAdapter, VectorAdapter, align_length,
+    bilinear_resize,
+};
 pub use cache::TeacherCache;
-pub use distiller::{DistillBatch, DistillOutput, Distiller, DistillerConfig};
+pub use distiller::{DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};
 pub use loss::{
-    DistillationLoss, DistillationLossConfig, DistillationLossOutput, FeatureNorm, SoftLoss,
-    TeacherReduction, dkd_loss, dkd_loss_per_sample, feature_loss,
-    feature_loss_normalized_per_sample, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
-    log1p,
+    DistillationLoss, DistillationLossConfig, DistillationLossOutput, DkdLoss, DkdLossConfig,
+    FeatureLoss, FeatureLossConfig, FeatureNorm, HardLabelLoss, KdLoss, KdLossConfig, LossTerm,
+    SoftLoss, TeacherReduction, TermInput, TermOutput, TermValue, log1p,
 };
+pub use model::{DistillInput, Feature, FeatureKind, FeatureModel, FeatureSpec, ModelOutput};
 pub use prescreen::{Prescreen, prescreen};
 pub use selector::{
     Granularity, ScreeningRule, Selection, TeacherSelector, TeacherSelectorConfig, Weighting,
 };
-pub use teacher::{
-    DistillInput, Feature, FeatureKind, FeatureModel, FeatureSpec, FrozenTeacher, ModelOutput,
-    Teacher, TeacherOutput,
-};
+pub use teacher::{FrozenTeacher, Teacher};
+pub use train::DistillBatch;
 
 /// The README's usage example, compiled and run as a doctest.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "vision"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::Error;
-use crate::selector::{ScreeningRule, cross_entropy_per_sample};
-use crate::teacher::{DistillInput, Teacher};
+use crate::loss::cross_entropy_per_sample;
+use crate::model::DistillInput;
+use crate::selector::ScreeningRule;
+use crate::teacher::Teacher;
 
 /// What [`prescreen`] measured and decided.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,6 +10,7 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, check_non_negative, check_positive};
+use crate::loss::cross_entropy_per_sample;
 
 /// Which teachers take part for a sample (or batch).
 ///
@@ -224,14 +225,6 @@ impl Selection {
         let [_, k] = self.cross_entropy.dims();
         self.cross_entropy.clone().mean_dim(0).reshape([k])
     }
-}
-
-/// Per-sample cross-entropy `-log softmax(logits)[label]`, `[N, 1]`.
-pub(crate) fn cross_entropy_per_sample(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<2> {
-    let [n] = labels.dims();
-    log_softmax(logits, 1)
-        .gather(1, labels.reshape([n, 1]))
-        .neg()
 }
 
 impl TeacherSelector {

@@ -9,7 +9,7 @@
 //! they show the workflow, not the paper's numbers (`cifar100_experiments` has the long
 //! runs and the ablation).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
@@ -19,9 +19,7 @@ use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
-use burn_distill::data::{
-    Augmentation, CifarVariant, ImageBatcher, ImageData, Split, find_cifar, load_cifar_any,
-};
+use burn_distill::data::{Augmentation, CifarVariant, ImageBatcher, ImageData, Split, cifar};
 use burn_distill::files::save_weights;
 use burn_distill::models::{FoldBatchNorm, ResNetConfig, Vgg, VggConfig};
 use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
@@ -65,9 +63,11 @@ fn run(args: &Args) -> Result<(), String> {
         Dataset::Cifar100 => CifarVariant::Cifar100,
         Dataset::Cifar10 => CifarVariant::Cifar10,
     };
-    let dir = data_dir(args, variant)?;
+    let found =
+        cifar(variant, args.data_dir.as_deref(), !args.no_download).map_err(|e| e.to_string())?;
+    let dir = found.path().to_path_buf();
     let load = |split, limit: usize| -> Result<ImageData, String> {
-        let mut data = load_cifar_any(&dir, variant, split).map_err(|e| e.to_string())?;
+        let mut data = found.load(split).map_err(|e| e.to_string())?;
         if limit > 0 {
             data.truncate(limit);
         }
@@ -265,25 +265,10 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// `--data-dir`, else the data already in the cache, else a download into it (with the
-/// `download` feature).
-fn data_dir(args: &Args, variant: CifarVariant) -> Result<PathBuf, String> {
-    if let Some(dir) = find_cifar(variant, args.data_dir.as_deref()) {
-        return Ok(dir);
-    }
-    #[cfg(feature = "download")]
-    let dir =
-        burn_distill::download::fetch_cifar(variant, &variant.default_dir(), !args.no_download);
-    #[cfg(not(feature = "download"))]
-    let dir = burn_distill::data::load_cifar(&variant.default_dir(), variant, Split::Test)
-        .map(|_| variant.default_dir());
-    dir.map_err(|e| format!("{e} (build with --features download to fetch it)"))
-}
-
 /// A teacher from `out/teachers/<name>.bpk`, or trained with burn-train and saved there.
 fn teacher<M>(args: &Args, name: &str, model: M, train: &Loader, test: &Loader) -> Result<M, String>
 where
-    M: FeatureModel + burn_distill::files::PytorchLayout + 'static,
+    M: FeatureModel + 'static,
 {
     let path = args.out.join("teachers").join(format!("{name}.bpk"));
     if path.is_file() {

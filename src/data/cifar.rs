@@ -76,17 +76,24 @@ impl CifarVariant {
             })
     }
 
-    fn download_hint(self) -> &'static str {
+    /// The address of the official binary archive (University of Toronto).
+    pub fn archive_url(self) -> &'static str {
         match self {
-            CifarVariant::Cifar10 => {
-                "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz and extract \
-                 data_batch_1.bin .. data_batch_5.bin and test_batch.bin into this folder"
-            }
-            CifarVariant::Cifar100 => {
-                "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz and extract \
-                 train.bin and test.bin into this folder"
-            }
+            CifarVariant::Cifar10 => "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",
+            CifarVariant::Cifar100 => "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz",
         }
+    }
+
+    pub(super) fn download_hint(self) -> String {
+        format!(
+            "download {} and extract {} into this folder",
+            self.archive_url(),
+            self.files(Split::Train)
+                .into_iter()
+                .chain(self.files(Split::Test))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 
@@ -159,7 +166,7 @@ pub fn load_cifar(dir: &Path, variant: CifarVariant, split: Split) -> crate::Res
         if !path.is_file() {
             return Err(Error::MissingData {
                 path,
-                hint: variant.download_hint().to_string(),
+                hint: variant.download_hint(),
             });
         }
         let bytes = std::fs::read(&path).map_err(|source| Error::Io {
@@ -174,7 +181,7 @@ pub fn load_cifar(dir: &Path, variant: CifarVariant, split: Split) -> crate::Res
     }
     all.ok_or_else(|| Error::MissingData {
         path: dir.to_path_buf(),
-        hint: variant.download_hint().to_string(),
+        hint: variant.download_hint(),
     })
 }
 

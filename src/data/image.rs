@@ -4,7 +4,7 @@ use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::{Dataset, DatasetError};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::distiller::DistillBatch;
+use crate::train::DistillBatch;
 
 /// Training or test split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,14 +95,11 @@ impl ImageData {
             if fraction > 0.0 && n >= 2 {
                 take = take.max(1);
             }
-            // Fisher-Yates with xorshift64, seeded per class.
-            let mut state = (seed ^ (class as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1;
-            for i in (1..n).rev() {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                members.swap(i, (state % (i as u64 + 1)) as usize);
-            }
+            // Seeded per class.
+            fisher_yates(
+                &mut members,
+                seed ^ (class as u64 + 1).wrapping_mul(GOLDEN_GAMMA),
+            );
             for &i in &members[..take.min(n)] {
                 held[i] = true;
             }
@@ -225,8 +222,41 @@ impl ImageBatcher {
 }
 
 /// SplitMix64: a small, well-mixed generator for augmentation decisions.
+/// `2^64 / φ`, the odd constant of Fibonacci hashing (and SplitMix64's increment).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Shuffles `items` in place with a seeded Fisher-Yates shuffle (xorshift64 steps): the same
+/// seed gives the same order on every machine. The project's one shuffler of indices
+/// ([`ImageData::stratified_split`] uses it per class).
+///
+/// # Example
+/// ```
+/// use burn_distill::data::shuffle;
+///
+/// let mut order: Vec<usize> = (0..10).collect();
+/// shuffle(&mut order, 7);
+/// let mut again: Vec<usize> = (0..10).collect();
+/// shuffle(&mut again, 7);
+/// assert_eq!(order, again);
+/// order.sort();
+/// assert_eq!(order, (0..10).collect::<Vec<_>>());
+/// ```
+pub fn shuffle<T>(items: &mut [T], seed: u64) {
+    fisher_yates(items, seed.wrapping_mul(GOLDEN_GAMMA));
+}
+
+fn fisher_yates<T>(items: &mut [T], state: u64) {
+    let mut state = state | 1;
+    for i in (1..items.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        items.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+}
+
 fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    *state = state.wrapping_add(GOLDEN_GAMMA);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

@@ -180,17 +180,8 @@ fn decode_rgb32(path: &Path, out: &mut Vec<u8>) -> crate::Result<()> {
 
 /// Where CIFAR data already is, without downloading: `data_dir` when given; else the official
 /// binary files in [`CifarVariant::default_dir`]; else burn-dataset's PNG folders in
-/// [`CifarVariant::burn_dataset_dir`]; else `None` (then download into `default_dir` with the
-/// `download` feature, or put the files there).
-///
-/// # Example
-/// ```
-/// use burn_distill::data::{CifarVariant, find_cifar};
-///
-/// let dir = std::path::Path::new("/data/cifar-100");
-/// assert_eq!(find_cifar(CifarVariant::Cifar100, Some(dir)).as_deref(), Some(dir));
-/// ```
-pub fn find_cifar(variant: CifarVariant, data_dir: Option<&Path>) -> Option<PathBuf> {
+/// [`CifarVariant::burn_dataset_dir`]; else `None`.
+fn find_cifar(variant: CifarVariant, data_dir: Option<&Path>) -> Option<PathBuf> {
     if let Some(dir) = data_dir {
         return Some(dir.to_path_buf());
     }
@@ -212,7 +203,11 @@ pub fn find_cifar(variant: CifarVariant, data_dir: Option<&Path>) -> Option<Path
 ///
 /// # Errors
 /// As [`load_cifar_present`](super::load_cifar_present) or [`load_cifar_image_folder`].
-pub fn load_cifar_any(dir: &Path, variant: CifarVariant, split: Split) -> crate::Result<ImageData> {
+pub(crate) fn load_cifar_any(
+    dir: &Path,
+    variant: CifarVariant,
+    split: Split,
+) -> crate::Result<ImageData> {
     let binary = variant
         .files(split)
         .iter()
@@ -221,5 +216,120 @@ pub fn load_cifar_any(dir: &Path, variant: CifarVariant, split: Split) -> crate:
         load_cifar_image_folder(dir, variant, split)
     } else {
         super::cifar::load_cifar_present(dir, variant, split)
+    }
+}
+
+/// CIFAR data, from wherever it is: the one entry point to CIFAR data. Returns the folder it
+/// found (or downloaded into), whose splits [`CifarFolder::load`] reads.
+///
+/// 1. `data_dir` when given, in whichever layout it holds: the official binary files
+///    (whichever batches are present, plain or gzipped, see [`super::load_cifar_present`])
+///    or PNG folders `train/<class>/*.png` ([`load_cifar_image_folder`]);
+/// 2. else the data already in [`CifarVariant::default_dir`] (binary files) or in
+///    burn-dataset's cache ([`CifarVariant::burn_dataset_dir`], PNG folders);
+/// 3. else, with the `download` feature and `allow_download`, the official archive is
+///    downloaded into [`CifarVariant::default_dir`], verified and extracted
+///    (`download::fetch_cifar`, with a progress bar);
+/// 4. else an [`Error::MissingData`] that says where to put which files.
+///
+/// # Errors
+/// [`Error::MissingData`] as above, and the errors of the download.
+///
+/// # Example
+/// ```
+/// use burn_distill::data::{CifarVariant, Split, cifar};
+///
+/// let dir = std::env::temp_dir().join(format!("cifar-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let mut record = vec![7u8]; // label 7, then 3,072 pixels
+/// record.extend(std::iter::repeat_n(0u8, 3072));
+/// std::fs::write(dir.join("test_batch.bin"), &record).unwrap();
+/// let found = cifar(CifarVariant::Cifar10, Some(&dir), false).unwrap();
+/// assert_eq!(found.load(Split::Test).unwrap().labels, vec![7]);
+/// // A folder without the split's files is a clear error, not an empty data set.
+/// let err = found.load(Split::Train).unwrap_err();
+/// assert!(err.to_string().contains("data_batch_1.bin"));
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
+pub fn cifar(
+    variant: CifarVariant,
+    data_dir: Option<&Path>,
+    allow_download: bool,
+) -> crate::Result<CifarFolder> {
+    let dir = match find_cifar(variant, data_dir) {
+        Some(dir) => dir,
+        None => fetch(variant, allow_download)?,
+    };
+    Ok(CifarFolder { variant, dir })
+}
+
+/// A folder of CIFAR data found by [`cifar`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CifarFolder {
+    variant: CifarVariant,
+    dir: PathBuf,
+}
+
+impl CifarFolder {
+    /// Where the data is.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// CIFAR-10 or CIFAR-100.
+    pub fn variant(&self) -> CifarVariant {
+        self.variant
+    }
+
+    /// Reads one split, in whichever layout the folder holds.
+    ///
+    /// # Errors
+    /// [`Error::MissingData`] when none of the split's files is there; the readers' errors
+    /// ([`Error::TruncatedFile`], [`Error::CorruptRecord`], [`Error::InvalidFormat`],
+    /// [`Error::Io`]) for bad files.
+    pub fn load(&self, split: Split) -> crate::Result<ImageData> {
+        load_cifar_any(&self.dir, self.variant, split)
+    }
+}
+
+#[cfg(feature = "download")]
+fn fetch(variant: CifarVariant, allow_download: bool) -> crate::Result<PathBuf> {
+    if allow_download {
+        crate::download::fetch_cifar(variant, &variant.default_dir(), true)
+    } else {
+        Err(not_found(variant, "downloads are off"))
+    }
+}
+
+#[cfg(not(feature = "download"))]
+fn fetch(variant: CifarVariant, _allow_download: bool) -> crate::Result<PathBuf> {
+    Err(not_found(
+        variant,
+        "this build cannot download (enable burn-distill's `download` feature)",
+    ))
+}
+
+fn not_found(variant: CifarVariant, why: &str) -> Error {
+    let binary = variant.default_dir();
+    let (name, png_archive) = match variant {
+        CifarVariant::Cifar10 => (
+            "CIFAR-10",
+            "https://s3.amazonaws.com/fast-ai-sample/cifar10.tgz",
+        ),
+        CifarVariant::Cifar100 => (
+            "CIFAR-100",
+            "https://s3.amazonaws.com/fast-ai-imageclas/cifar100.tgz",
+        ),
+    };
+    Error::MissingData {
+        path: binary.join(variant.files(Split::Train)[0]),
+        hint: format!(
+            "no {name} data found ({why}). Put either\n  - the official binary files ({}) into \
+             {},\n  - or the PNG folders burn-dataset's CifarDataset downloads ({png_archive}, \
+             extracted so that {}/train/<class>/*.png exists),\nor pass the folder holding either",
+            variant.download_hint(),
+            binary.display(),
+            variant.burn_dataset_dir().display()
+        ),
     }
 }

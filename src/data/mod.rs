@@ -1,5 +1,6 @@
-//! Datasets: CIFAR-10 / CIFAR-100 (official binary format, or PNG folders as burn-dataset's
-//! `CifarDataset` caches them) and Fashion-MNIST (IDX format, plain or gzipped), held in memory as [`ImageData`], and an [`ImageBatcher`] that
+//! Datasets (feature `vision`): CIFAR-10 / CIFAR-100 through one entry point, [`cifar`] (find,
+//! else download, else a clear error; official binary format, plain or gzipped, or PNG folders
+//! as burn-dataset's `CifarDataset` caches them) and Fashion-MNIST (IDX format, plain or gzipped), held in memory as [`ImageData`], and an [`ImageBatcher`] that
 //! normalises and augments them into [`crate::DistillBatch`]es.
 
 mod cifar;
@@ -15,8 +16,8 @@ pub use fashion_mnist::{
     FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD, load_fashion_mnist, parse_idx_images,
     parse_idx_labels,
 };
-pub use image::{Augmentation, ImageBatcher, ImageData, ImageItem, Split};
-pub use image_folder::{find_cifar, load_cifar_any, load_cifar_image_folder};
+pub use image::{Augmentation, ImageBatcher, ImageData, ImageItem, Split, shuffle};
+pub use image_folder::{CifarFolder, cifar, load_cifar_image_folder};
 
 /// Reads `dir/name`, or `dir/name.gz` decompressed (at most 256 MiB), or `None` when
 /// neither exists.

@@ -6,8 +6,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 
+#[cfg(feature = "files")]
 use crate::files::PytorchLayout;
-use crate::teacher::{FeatureModel, FeatureSpec, ModelOutput};
+use crate::model::{FeatureModel, FeatureSpec, ModelOutput};
 
 use super::fold::{FoldBatchNorm, conv_norm, fold_batch_norm};
 
@@ -94,6 +95,7 @@ impl FeatureModel for Cnn {
 }
 
 /// The small CNN has no PyTorch counterpart: its state-dict keys are its Burn paths.
+#[cfg(feature = "files")]
 impl PytorchLayout for Cnn {}
 
 impl FoldBatchNorm for Cnn {

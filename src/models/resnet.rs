@@ -5,8 +5,9 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 
+#[cfg(feature = "files")]
 use crate::files::PytorchLayout;
-use crate::teacher::{FeatureModel, FeatureSpec, ModelOutput};
+use crate::model::{FeatureModel, FeatureSpec, ModelOutput};
 
 use super::fold::{FoldBatchNorm, conv_norm, fold_batch_norm};
 
@@ -185,6 +186,7 @@ impl FeatureModel for ResNet {
 
 /// Parameter names of RepDistiller's `resnet.py`: `conv1`, `bn1`, `layer{1,2,3}.{i}` with
 /// `conv1`/`bn1`/`conv2`/`bn2` and `downsample.0` (conv) / `downsample.1` (BN), and `fc`.
+#[cfg(feature = "files")]
 impl PytorchLayout for ResNet {
     fn pytorch_key_remapping(&self) -> Vec<(String, String)> {
         let mut rules: Vec<(String, String)> = (0..self.stages.len())

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::teacher::{FeatureModel, FeatureSpec, ModelOutput};
+use crate::model::{FeatureModel, FeatureSpec, ModelOutput};
 
 /// What a [`SequenceTransformer`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,8 +7,9 @@ use burn::tensor::module::adaptive_avg_pool2d;
 use burn::tensor::{Device, Tensor, activation::relu};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "files")]
 use crate::files::PytorchLayout;
-use crate::teacher::{FeatureModel, FeatureSpec, ModelOutput};
+use crate::model::{FeatureModel, FeatureSpec, ModelOutput};
 
 use super::fold::{FoldBatchNorm, conv_norm, fold_batch_norm};
 
@@ -168,6 +169,7 @@ impl FeatureModel for Vgg {
 /// Parameter names of RepDistiller's `vgg.py`: stage `s` is `block{s}`, an
 /// `nn.Sequential` of (conv, BN, ReLU) triples without the last ReLU, so layer `j` of a
 /// stage has its conv at index `3j` and its BN at `3j + 1`; the classifier is `classifier`.
+#[cfg(feature = "files")]
 impl PytorchLayout for Vgg {
     fn pytorch_key_remapping(&self) -> Vec<(String, String)> {
         let layers = self

@@ -10,7 +10,7 @@ use burn_distill::files::{load_config, load_config_over, load_weights, save_weig
 use burn_distill::models::{Cnn, CnnConfig, ResNetConfig, VggConfig};
 use burn_distill::{
     DistillationLossConfig, Distiller, DistillerConfig, Error, FeatureAdapterConfig, FrozenTeacher,
-    ModelOutput, ScreeningRule, SoftLoss, Teacher, TeacherOutput, TeacherSelectorConfig, Weighting,
+    ModelOutput, ScreeningRule, SoftLoss, Teacher, TeacherSelectorConfig, Weighting,
 };
 
 fn cnn(classes: usize, width: usize, device: &Device) -> Cnn {
@@ -195,7 +195,7 @@ fn labels_out_of_range_and_non_finite_outputs() {
     }
 
     let labels = Tensor::<1, Int>::from_ints([0, 1, 2, 3], &device);
-    let poison = |outputs: &mut Vec<TeacherOutput>, value: f32, teacher: usize, feature: bool| {
+    let poison = |outputs: &mut Vec<ModelOutput>, value: f32, teacher: usize, feature: bool| {
         if feature {
             let map = outputs[teacher].features[0].clone().into_map().unwrap();
             outputs[teacher].features[0] = map.slice_fill([0..1, 0..1, 0..1, 0..1], value).into();
@@ -230,7 +230,7 @@ fn labels_out_of_range_and_non_finite_outputs() {
     let good = distiller.teacher_outputs(images(4, &device));
     let mut bad = good.clone();
     poison(&mut bad, f32::NAN, 0, false);
-    let run = |outputs: &[TeacherOutput]| {
+    let run = |outputs: &[ModelOutput]| {
         distiller.forward_with_teacher_outputs(images(4, &device), labels.clone(), outputs)
     };
     assert!(run(&good).is_ok()); // step 0: checked, fine

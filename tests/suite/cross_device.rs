@@ -9,7 +9,7 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_distill::{
-    DistillationLossConfig, Feature, FeatureAdapterConfig, Granularity, SoftLoss, TeacherOutput,
+    DistillationLossConfig, Feature, FeatureAdapterConfig, Granularity, ModelOutput, SoftLoss,
     TeacherSelectorConfig, Weighting,
 };
 
@@ -53,8 +53,8 @@ fn step(
     let float =
         |v: Vec<f32>, shape: Vec<usize>| Tensor::<2>::from_data(TensorData::new(v, shape), &device);
     let student = float(values(N * C, 1, 3.0), vec![N, C]).require_grad();
-    let teachers: Vec<TeacherOutput> = (0..K)
-        .map(|k| TeacherOutput {
+    let teachers: Vec<ModelOutput> = (0..K)
+        .map(|k| ModelOutput {
             logits: float(values(N * C, 10 + k as u64, 4.0), vec![N, C]),
             features: vec![
                 Tensor::<4>::from_data(
@@ -108,7 +108,7 @@ fn step(
             selection.weights.clone(),
         );
     let grads = loss.total.backward();
-    let losses = [loss.total, loss.hard, loss.soft, loss.feature]
+    let losses = [loss.total.clone(), loss.hard(), loss.soft(), loss.feature()]
         .iter()
         .flat_map(common::floats)
         .collect();
@@ -228,7 +228,7 @@ fn selection_losses_and_gradients_agree_across_devices() {
 /// 400·2⁻²³ or exactly 0 here.
 #[test]
 fn near_identical_soft_losses_agree_across_devices() {
-    use burn_distill::{dkd_loss_per_sample, kd_loss_per_sample};
+    use crate::common::losses::{dkd_loss_per_sample, kd_loss_per_sample};
     let (n, c) = (4, 10);
     let teacher = values(n * c, 31, 50.0);
     let noise = values(n * c, 32, 1e-3);

@@ -8,8 +8,10 @@ use burn::tensor::{Device, Int, Tensor};
 use burn_distill::models::{Cnn, CnnConfig};
 use burn_distill::{
     DistillationLossConfig, DistillerConfig, Error, FeatureAdapterConfig, FeatureSpec,
-    FrozenTeacher, ModelOutput, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, kd_loss,
+    FrozenTeacher, ModelOutput, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting,
 };
+
+use crate::common::losses::kd_loss;
 
 #[test]
 fn adapter_output_shapes_for_larger_smaller_and_equal_maps() {
@@ -141,7 +143,7 @@ fn one_teacher_with_average_is_plain_kd() {
         .iter()
         .map(|v| *v as f64)
         .collect();
-        assert_close("soft = kd", name, &floats(&out.loss.soft), &want, 1e-5);
+        assert_close("soft = kd", name, &floats(&out.loss.soft()), &want, 1e-5);
         assert_close("total = soft", name, &floats(&out.loss.total), &want, 1e-5);
     }
 }
@@ -417,7 +419,7 @@ fn teachers_of_different_architectures_work_together() {
         let out = distiller.forward(images, y).unwrap();
         let total = floats(&out.loss.total)[0];
         assert!(
-            total.is_finite() && floats(&out.loss.feature)[0] > 0.0,
+            total.is_finite() && floats(&out.loss.feature())[0] > 0.0,
             "{name}: {total}"
         );
         let sums = floats(&out.selection.weights.clone().sum_dim(1));

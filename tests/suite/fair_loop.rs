@@ -244,9 +244,9 @@ fn distiller_applies_the_feature_schedule_on_training_steps() {
         let read = |t: &Tensor<1>| t.clone().into_scalar::<f64>();
         let (total, hard, soft, feature) = (
             read(&out.loss.total),
-            read(&out.loss.hard),
-            read(&out.loss.soft),
-            read(&out.loss.feature),
+            read(&out.loss.hard()),
+            read(&out.loss.soft()),
+            read(&out.loss.feature()),
         );
         let w = schedule(step, delay, ramp, weight);
         let want = hard + soft + w * feature;
@@ -262,7 +262,7 @@ fn distiller_applies_the_feature_schedule_on_training_steps() {
         } else {
             assert!(feature > 0.0, "{name} step {step}: feature term {feature}");
         }
-        let inference_feature = read(&inference.loss.feature);
+        let inference_feature = read(&inference.loss.feature());
         assert_eq!(
             inference_feature == 0.0,
             step < delay,
@@ -273,7 +273,7 @@ fn distiller_applies_the_feature_schedule_on_training_steps() {
     assert_eq!(distiller.train_steps(), 1);
     let (images, labels) = batch(0, &device);
     let out = distiller.forward(images, labels).unwrap();
-    assert_eq!(out.loss.feature.into_scalar::<f64>(), 0.0);
+    assert_eq!(out.loss.feature().into_scalar::<f64>(), 0.0);
 }
 
 /// `DivideByTeachers` divides the soft and feature terms by `K` and nothing else.
@@ -296,7 +296,7 @@ fn divide_by_teachers_is_the_weighted_sum_over_k() {
         let distiller = distiller.clone().with_loss(loss);
         let (images, labels) = batch(3, &plain);
         let out = distiller.forward(images, labels).unwrap().loss;
-        [out.total, out.hard, out.soft, out.feature].map(|t| t.into_scalar::<f64>())
+        [out.total.clone(), out.hard(), out.soft(), out.feature()].map(|t| t.into_scalar::<f64>())
     };
     let sum = parts(TeacherReduction::WeightedSum);
     let divided = parts(TeacherReduction::DivideByTeachers);

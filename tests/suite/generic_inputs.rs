@@ -163,7 +163,7 @@ fn transformer_teachers_on_token_ids_distil_into_an_mlp_student() {
         let out = distiller.forward(tokens.clone(), labels.clone()).unwrap();
         losses.push(floats(&out.loss.total)[0]);
         assert!(
-            floats(&out.loss.feature)[0] > 0.0,
+            floats(&out.loss.feature())[0] > 0.0,
             "{name}: feature term computed"
         );
         let grads = out.loss.total.backward();
@@ -361,7 +361,7 @@ fn mixed_feature_kinds_give_the_weighted_sum_of_per_feature_mses() {
         common::assert_close(
             "mixed feature loss",
             name,
-            &floats(&out.loss.feature),
+            &floats(&out.loss.feature()),
             &[want],
             1e-5,
         );

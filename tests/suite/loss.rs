@@ -2,9 +2,11 @@
 
 use crate::common::*;
 use burn::tensor::Tensor;
-use burn_distill::{
-    DistillationLossConfig, FeatureNorm, ModelOutput, SoftLoss, dkd_loss_per_sample, feature_loss,
-    feature_loss_normalized_per_sample, feature_loss_per_sample, kd_loss, kd_loss_per_sample,
+use burn_distill::{DistillationLossConfig, FeatureNorm, ModelOutput, SoftLoss};
+
+use crate::common::losses::{
+    dkd_loss_per_sample, feature_loss, feature_loss_normalized_per_sample, feature_loss_per_sample,
+    kd_loss, kd_loss_per_sample,
 };
 
 fn student() -> Vec<Vec<f64>> {
@@ -221,7 +223,7 @@ fn normalized_feature_loss_is_relative_error_and_scale_free() {
             Tensor::ones([2, 1], &device),
         );
         let mean = (expected[0] + expected[1]) / 2.0;
-        assert_close("feature part", name, &floats(&out.feature), &[mean], 1e-5);
+        assert_close("feature part", name, &floats(&out.feature()), &[mean], 1e-5);
         assert_close("total", name, &floats(&out.total), &[2.0 * mean], 1e-5);
     }
 }
@@ -278,9 +280,9 @@ fn composite_loss_parts_and_weights() {
             &[],
             weights,
         );
-        assert_close("hard", name, &floats(&out.hard), &[hard], 1e-5);
-        assert_close("soft", name, &floats(&out.soft), &[soft], 1e-5);
-        assert_close("feature (off)", name, &floats(&out.feature), &[0.0], 0.0);
+        assert_close("hard", name, &floats(&out.hard()), &[hard], 1e-5);
+        assert_close("soft", name, &floats(&out.soft()), &[soft], 1e-5);
+        assert_close("feature (off)", name, &floats(&out.feature()), &[0.0], 0.0);
         assert_close(
             "total",
             name,
@@ -354,7 +356,7 @@ fn dkd_soft_loss_is_used_when_configured() {
             &[],
             weights,
         );
-        assert_close("dkd soft", name, &floats(&out.soft), &[want], 1e-4);
+        assert_close("dkd soft", name, &floats(&out.soft()), &[want], 1e-4);
     }
 }
 
@@ -379,4 +381,89 @@ fn invalid_loss_configs_name_the_value() {
         non_target_weight: -8.0,
     });
     assert!(err(dkd).contains("non_target_weight = -8"));
+}
+
+/// The composite loss is a weighted sum of named terms: every term is reported by name, a
+/// term added with `with_term` (a toy per-sample term here: the student's mean squared logit)
+/// enters the total with its weight, and the built-in terms keep their values.
+#[test]
+fn composite_loss_reports_every_term_by_name_and_adds_a_new_term() {
+    use burn_distill::{LossTerm, TermInput, TermValue};
+
+    #[derive(Debug)]
+    struct MeanSquaredLogit;
+    impl LossTerm for MeanSquaredLogit {
+        fn name(&self) -> &str {
+            "mean_squared_logit"
+        }
+        fn forward_no_reduction(&self, input: &TermInput<'_>) -> TermValue {
+            let n = input.batch_size();
+            TermValue::PerSample(
+                input
+                    .student_logits
+                    .clone()
+                    .square()
+                    .mean_dim(1)
+                    .reshape([n]),
+            )
+        }
+    }
+
+    for (name, device) in all_devices() {
+        let (s, t) = (student(), teacher());
+        let n = s.len();
+        let logits = |rows: &[Vec<f64>]| matrix(rows, &device);
+        let outputs = vec![ModelOutput {
+            logits: logits(&t),
+            features: vec![],
+        }];
+        let y = [2usize, 0, 3];
+        let base = DistillationLossConfig::new()
+            .with_hard_weight(0.5)
+            .with_soft_weight(2.0)
+            .with_feature_weight(0.0)
+            .init()
+            .unwrap();
+        let loss = base.clone().with_term(MeanSquaredLogit, 3.0);
+        let run = |loss: &burn_distill::DistillationLoss| {
+            loss.forward(
+                logits(&s),
+                labels(&[2, 0, 3], &device),
+                &outputs,
+                &[],
+                Tensor::ones([n, 1], &device),
+            )
+        };
+        let (out, plain) = (run(&loss), run(&base));
+        let names: Vec<&str> = out.terms.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["hard", "soft", "feature", "mean_squared_logit"],
+            "{name}"
+        );
+        // Independent f64 values: CE, KD at T = 4 and the mean squared logit.
+        let ce = |row: &[f64], y: usize| -log_softmax64(row, 1.0)[y];
+        let hard = (0..n).map(|i| ce(&s[i], y[i])).sum::<f64>() / n as f64;
+        let soft = (0..n).map(|i| kd64(&s[i], &t[i], 4.0)).sum::<f64>() / n as f64;
+        let square = s
+            .iter()
+            .map(|r| r.iter().map(|v| v * v).sum::<f64>() / 5.0)
+            .sum::<f64>()
+            / n as f64;
+        let term = out.term("mean_squared_logit").unwrap();
+        assert_close("new term", name, &floats(&term), &[square], 1e-5);
+        assert_close("hard", name, &floats(&out.hard()), &[hard], 1e-5);
+        assert_close("soft", name, &floats(&out.soft()), &[soft], 1e-4);
+        let want = 0.5 * hard + 2.0 * soft + 3.0 * square;
+        assert_close("total", name, &floats(&out.total), &[want], 1e-4);
+        // Without the new term the other terms are unchanged and the total lacks its share.
+        assert_close(
+            "base total",
+            name,
+            &floats(&plain.total),
+            &[want - 3.0 * square],
+            1e-4,
+        );
+        assert!(out.term("no such term").is_none());
+    }
 }

@@ -9,10 +9,9 @@ use std::path::Path;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use burn_distill::data::{CifarVariant, parse_cifar, parse_idx_images, parse_idx_labels};
 use burn_distill::files::config_from_json;
-use burn_distill::{
-    DistillerConfig, Granularity, ScreeningRule, TeacherSelectorConfig, Weighting,
-    dkd_loss_per_sample, feature_loss_per_sample, kd_loss_per_sample,
-};
+use burn_distill::{DistillerConfig, Granularity, ScreeningRule, TeacherSelectorConfig, Weighting};
+
+use crate::common::losses::{dkd_loss_per_sample, feature_loss_per_sample, kd_loss_per_sample};
 use proptest::prelude::*;
 
 /// `k` teachers' logits `[n, c]` and `n` labels, with logits in `[-8, 8]`.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use burn_distill::Error;
-use burn_distill::files::{load_weights, save_weights};
+use burn_distill::files::{load_weights, load_weights_with_layout, save_weights};
 use burn_distill::models::{ResNetConfig, VggConfig};
 
 fn fixture(name: &str) -> PathBuf {
@@ -56,19 +56,19 @@ fn repdistiller_checkpoints_give_pytorchs_logits() {
     let expected = expected();
     for (device_name, device) in common::cpu_devices() {
         let x = input(&expected, &device);
-        let vgg8 = load_weights(
+        let vgg8 = load_weights_with_layout(
             VggConfig::vgg8(10).with_width(4).init(&device),
             fixture("vgg8.pt"),
         )
         .unwrap();
         check("vgg8", vgg8.forward(x.clone()), &expected, device_name);
-        let vgg13 = load_weights(
+        let vgg13 = load_weights_with_layout(
             VggConfig::vgg13(10).with_width(4).init(&device),
             fixture("vgg13.pt"),
         )
         .unwrap();
         check("vgg13", vgg13.forward(x.clone()), &expected, device_name);
-        let resnet8 = load_weights(
+        let resnet8 = load_weights_with_layout(
             ResNetConfig::new(8, 10)
                 .with_widths([4, 8, 16, 32])
                 .init(&device)
@@ -92,7 +92,7 @@ fn burn_record_and_safetensors_round_trip_exactly() {
     let dir = temp("roundtrip");
     let expected = expected();
     let x = input(&expected, &device);
-    let model = load_weights(
+    let model = load_weights_with_layout(
         VggConfig::vgg8(10).with_width(4).init(&device),
         fixture("vgg8.pt"),
     )
@@ -102,7 +102,7 @@ fn burn_record_and_safetensors_round_trip_exactly() {
         let path = dir.join(file);
         save_weights(model.clone(), &path).unwrap();
         let fresh = VggConfig::vgg8(10).with_width(4).init(&device);
-        let loaded = load_weights(fresh, &path).unwrap();
+        let loaded = load_weights_with_layout(fresh, &path).unwrap();
         assert_eq!(common::floats(&loaded.forward(x.clone())), want, "{file}");
         // No temporary file is left behind.
         let names: Vec<String> = std::fs::read_dir(&dir)
@@ -119,7 +119,7 @@ fn weights_of_another_architecture_or_shape_are_refused() {
     let device = Device::default();
     let dir = temp("refused");
     // A VGG8 checkpoint into a VGG13: the second conv of each stage is missing.
-    let err = load_weights(
+    let err = load_weights_with_layout(
         VggConfig::vgg13(10).with_width(4).init(&device),
         fixture("vgg8.pt"),
     )
@@ -128,7 +128,7 @@ fn weights_of_another_architecture_or_shape_are_refused() {
     assert!(matches!(err, Error::Weights { .. }), "{message}");
     assert!(message.contains("layers.1"), "{message}");
     // Same layout, other widths: shape mismatch, naming the parameter.
-    let err = load_weights(
+    let err = load_weights_with_layout(
         VggConfig::vgg8(10).with_width(8).init(&device),
         fixture("vgg8.pt"),
     )
@@ -137,7 +137,7 @@ fn weights_of_another_architecture_or_shape_are_refused() {
     assert!(matches!(err, Error::Weights { .. }), "{message}");
     assert!(message.to_lowercase().contains("shape"), "{message}");
     // A ResNet checkpoint into a VGG.
-    let err = load_weights(
+    let err = load_weights_with_layout(
         VggConfig::vgg8(10).with_width(4).init(&device),
         fixture("resnet8.pt"),
     )
@@ -151,7 +151,8 @@ fn weights_of_another_architecture_or_shape_are_refused() {
     for file in ["resnet.bpk", "resnet.safetensors"] {
         let path = dir.join(file);
         save_weights(resnet.clone(), &path).unwrap();
-        let err = load_weights(VggConfig::vgg8(10).with_width(4).init(&device), &path).unwrap_err();
+        let err = load_weights_with_layout(VggConfig::vgg8(10).with_width(4).init(&device), &path)
+            .unwrap_err();
         assert!(matches!(err, Error::Weights { .. }), "{file}: {err}");
     }
     // Not a weights file at all, an unknown extension, a missing file.
@@ -165,17 +166,18 @@ fn weights_of_another_architecture_or_shape_are_refused() {
     ] {
         let path = dir.join(file);
         std::fs::write(&path, bytes).unwrap();
-        let err = load_weights(VggConfig::vgg8(10).with_width(4).init(&device), &path).unwrap_err();
+        let err = load_weights_with_layout(VggConfig::vgg8(10).with_width(4).init(&device), &path)
+            .unwrap_err();
         assert!(matches!(err, Error::Weights { .. }), "{file}: {err}");
         assert!(err.to_string().contains(file), "{err}");
     }
-    let err = load_weights(
+    let err = load_weights_with_layout(
         VggConfig::vgg8(10).with_width(4).init(&device),
         dir.join("weights.onnx"),
     )
     .unwrap_err();
     assert!(err.to_string().contains("unknown weights format"), "{err}");
-    let err = load_weights(
+    let err = load_weights_with_layout(
         VggConfig::vgg8(10).with_width(4).init(&device),
         dir.join("absent.bpk"),
     )
@@ -185,6 +187,32 @@ fn weights_of_another_architecture_or_shape_are_refused() {
     // Loading never changes the number of parameters.
     let model = VggConfig::vgg8(10).with_width(4).init(&device);
     let params = model.num_params();
-    let loaded = load_weights(model, fixture("vgg8.pt")).unwrap();
+    let loaded = load_weights_with_layout(model, fixture("vgg8.pt")).unwrap();
     assert_eq!(loaded.num_params(), params);
+}
+
+/// `load_weights` takes any Burn module: a user's own model needs no `PytorchLayout` (a
+/// plain `Linear` here), in Burn's and SafeTensors' formats; another shape is refused.
+#[test]
+fn any_module_loads_burn_and_safetensors_records_without_a_layout_trait() {
+    use burn::nn::{Linear, LinearConfig};
+    let device = Device::default();
+    let dir = common::temp_path("any-module", "weights");
+    std::fs::create_dir_all(&dir).unwrap();
+    let saved = LinearConfig::new(3, 2).init(&device);
+    let input = Tensor::<2>::from_floats([[1.0, -2.0, 0.5]], &device);
+    let want = common::floats(&saved.forward(input.clone()));
+    for name in ["linear.bpk", "linear.safetensors"] {
+        let path = dir.join(name);
+        save_weights(saved.clone(), &path).unwrap();
+        let loaded: Linear = load_weights(LinearConfig::new(3, 2).init(&device), &path).unwrap();
+        assert_eq!(
+            common::floats(&loaded.forward(input.clone())),
+            want,
+            "{name}"
+        );
+        let err = load_weights(LinearConfig::new(4, 2).init(&device), &path).unwrap_err();
+        assert!(matches!(err, Error::Weights { .. }), "{name}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
 }

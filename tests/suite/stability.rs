@@ -7,9 +7,10 @@ use crate::common::values;
 
 use burn::tensor::{Int, Tensor, TensorData};
 use burn_distill::{
-    DistillationLossConfig, ScreeningRule, TeacherOutput, TeacherSelectorConfig, Weighting,
-    dkd_loss, dkd_loss_per_sample, kd_loss, kd_loss_per_sample, log1p,
+    DistillationLossConfig, ModelOutput, ScreeningRule, TeacherSelectorConfig, Weighting, log1p,
 };
+
+use crate::common::losses::{dkd_loss, dkd_loss_per_sample, kd_loss, kd_loss_per_sample};
 
 fn rows(flat: &[f32], c: usize) -> Vec<Vec<f64>> {
     flat.chunks(c)
@@ -171,8 +172,8 @@ fn teachers_all_equally_wrong_share_equally_and_losses_stay_finite() {
                         .with_feature_weight(0.0)
                         .init()
                         .unwrap();
-                    let outputs: Vec<TeacherOutput> = (0..k)
-                        .map(|_| TeacherOutput {
+                    let outputs: Vec<ModelOutput> = (0..k)
+                        .map(|_| ModelOutput {
                             logits: teacher(),
                             features: Vec::new(),
                         })

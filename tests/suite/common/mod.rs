@@ -4,6 +4,7 @@
 use burn::tensor::{Device, Int, Tensor};
 
 pub mod http;
+pub mod losses;
 
 /// Seeds `device`'s random generator and holds a process-wide lock until the returned guard
 /// is dropped. All tests run in one binary, in parallel: the training tests that seed a

@@ -1,32 +1,4 @@
-//! burn-train integration (feature `train`): [`Distiller`] as a `TrainStep` /
-//! `InferenceStep`, its batch and output types, metrics for each loss part and each
-//! teacher's keep rate and mean weight, and [`Classifier`] for plain training of teachers and
-//! baselines in the same loop.
-//!
-//! ```no_run
-//! # // Compiled, not run: a full training loop is exercised in `tests/suite/training.rs`.
-//! use burn::optim::SgdConfig;
-//! use burn::optim::lr_scheduler::constant::ConstantLr;
-//! use burn::train::metric::{AccuracyMetric, LossMetric};
-//! use burn::train::{Learner, SupervisedTraining};
-//! use burn_distill::Distiller;
-//! use burn_distill::models::Cnn;
-//! use burn_distill::train::{LossPart, LossPartMetric};
-//! # fn run(distiller: Distiller<Cnn>,
-//! #        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>,
-//! #        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>) {
-//! let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(0.05));
-//! let result = SupervisedTraining::new("/tmp/run", train, valid)
-//!     .metric_train_numeric(AccuracyMetric::new())
-//!     .metric_valid_numeric(AccuracyMetric::new())
-//!     .metric_train_numeric(LossMetric::new())
-//!     .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
-//!     .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
-//!     .num_epochs(10)
-//!     .launch(learner);
-//! let student = result.model.into_student();
-//! # }
-//! ```
+//! burn-train integration (feature `train`), re-exported by [`crate::train`].
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -47,10 +19,12 @@ use burn::train::renderer::{
 };
 use burn::train::{ClassificationOutput, InferenceStep, TrainOutput, TrainStep};
 
-use crate::distiller::{DistillBatch, Distiller};
+use super::DistillBatch;
+use crate::distiller::Distiller;
 use crate::loss::DistillationLossOutput;
-use crate::selector::cross_entropy_per_sample;
-use crate::teacher::{DistillInput, FeatureModel};
+use crate::loss::cross_entropy_per_sample;
+use crate::model::{DistillInput, FeatureModel};
+use crate::progress::{Progress, Stream, Unit};
 
 /// What one training or validation step reports to burn-train's metrics.
 ///
@@ -74,14 +48,8 @@ pub struct DistillStepOutput {
 impl ItemLazy for DistillStepOutput {
     fn sync(self) -> Result<Self, burn::tensor::ExecutionError> {
         self.loss.total.device().flush()?;
-        let loss = self.loss;
         Ok(Self {
-            loss: DistillationLossOutput {
-                total: loss.total.without_autodiff(),
-                hard: loss.hard.without_autodiff(),
-                soft: loss.soft.without_autodiff(),
-                feature: loss.feature.without_autodiff(),
-            },
+            loss: self.loss.without_autodiff(),
             logits: self.logits.without_autodiff(),
             labels: self.labels.without_autodiff(),
             teacher_keep_rate: self.teacher_keep_rate.map(Tensor::without_autodiff),
@@ -102,12 +70,10 @@ impl Adaptor<LossInput> for DistillStepOutput {
     }
 }
 
-/// The loss parts and teacher statistics, as the input of [`LossPartMetric`].
+/// The loss terms and teacher statistics, as the input of [`LossPartMetric`].
 #[derive(Debug, Clone)]
 pub struct LossPartsInput {
-    hard: Tensor<1>,
-    soft: Tensor<1>,
-    feature: Tensor<1>,
+    terms: Vec<(String, Tensor<1>)>,
     keep_rate: Option<Tensor<1>>,
     mean_weight: Option<Tensor<1>>,
 }
@@ -115,9 +81,12 @@ pub struct LossPartsInput {
 impl Adaptor<LossPartsInput> for DistillStepOutput {
     fn adapt(&self) -> LossPartsInput {
         LossPartsInput {
-            hard: self.loss.hard.clone(),
-            soft: self.loss.soft.clone(),
-            feature: self.loss.feature.clone(),
+            terms: self
+                .loss
+                .terms
+                .iter()
+                .map(|t| (t.name.clone(), t.value.clone()))
+                .collect(),
             keep_rate: self.teacher_keep_rate.clone(),
             mean_weight: self.teacher_mean_weight.clone(),
         }
@@ -144,9 +113,9 @@ pub enum TeacherStat {
     MeanWeight,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Tracked {
-    Loss(LossPart),
+    Term(String),
     Teacher(TeacherStat, usize),
 }
 
@@ -165,12 +134,17 @@ pub struct LossPartMetric {
 impl LossPartMetric {
     /// The metric for `part`, named "Loss (hard)", "Loss (soft)" or "Loss (feature)".
     pub fn new(part: LossPart) -> Self {
-        let label = match part {
-            LossPart::Hard => "hard",
-            LossPart::Soft => "soft",
-            LossPart::Feature => "feature",
-        };
-        Self::named(Tracked::Loss(part), format!("Loss ({label})"))
+        Self::term(match part {
+            LossPart::Hard => crate::loss::HARD,
+            LossPart::Soft => crate::loss::SOFT,
+            LossPart::Feature => crate::loss::FEATURE,
+        })
+    }
+
+    /// The metric for the loss term called `name` (one added with
+    /// [`crate::DistillationLoss::with_term`], or a built-in one), named "Loss (name)".
+    pub fn term(name: &str) -> Self {
+        Self::named(Tracked::Term(name.to_string()), format!("Loss ({name})"))
     }
 
     /// The metric for teacher `index`'s `stat`, named "Keep rate (teacher 0)" or
@@ -215,11 +189,13 @@ impl Metric for LossPartMetric {
         item: &Self::Input,
         _metadata: &MetricMetadata,
     ) -> Result<SerializedEntry, TensorReadError> {
-        let value = match self.tracked {
-            Tracked::Loss(LossPart::Hard) => Some(item.hard.clone().mean()),
-            Tracked::Loss(LossPart::Soft) => Some(item.soft.clone().mean()),
-            Tracked::Loss(LossPart::Feature) => Some(item.feature.clone().mean()),
-            Tracked::Teacher(stat, k) => {
+        let value = match &self.tracked {
+            Tracked::Term(name) => item
+                .terms
+                .iter()
+                .find(|(term, _)| term == name)
+                .map(|(_, value)| value.clone().mean()),
+            &Tracked::Teacher(stat, k) => {
                 let values = match stat {
                     TeacherStat::KeepRate => &item.keep_rate,
                     TeacherStat::MeanWeight => &item.mean_weight,
@@ -293,14 +269,8 @@ impl<S: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Distiller<
     fn step(&self, batch: DistillBatch<I>) -> DistillStepOutput {
         let logits = self.student.forward_features(batch.inputs).logits;
         let hard = cross_entropy_per_sample(logits.clone(), batch.labels.clone()).mean();
-        let zero = hard.zeros_like();
         DistillStepOutput {
-            loss: DistillationLossOutput {
-                total: hard.clone(),
-                hard,
-                soft: zero.clone(),
-                feature: zero,
-            },
+            loss: DistillationLossOutput::student_only(hard),
             logits,
             labels: batch.labels,
             teacher_keep_rate: None,
@@ -380,8 +350,9 @@ impl<M: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Classifier
 }
 
 /// A compact progress display for `SupervisedTraining` (pass it to `.renderer(...)`): on a
-/// terminal one redrawn line per split (`epoch 2/3 train 1280/5000 25 % 152 items/s, 24 s
-/// left`), in logs a line per 10 % of a split; at the end of each split one line with every
+/// terminal one redrawn line per split (`epoch 2/3 train [#####               ]  25.6 %
+/// 1280/5000 items 152 items/s, 0m24s left`, the crate's [`crate::progress::Progress`]), in
+/// logs a line per 10 % of a split; at the end of each split one line with every
 /// metric's epoch value (`epoch 2/3 valid done in 1 s | Accuracy 20.35 %`). burn-train's
 /// own fallback renderer (without its `tui` feature) prints a debug dump per batch.
 ///
@@ -391,14 +362,10 @@ impl<M: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Classifier
 /// # }
 /// ```
 pub struct ProgressRenderer {
-    terminal: bool,
     epoch: usize,
     epochs: usize,
     split: String,
-    total: usize,
-    started: std::time::Instant,
-    last_draw: std::time::Instant,
-    last_decile: usize,
+    progress: Option<Progress>,
     names: Vec<(MetricId, String)>,
     latest: std::collections::HashMap<MetricId, String>,
 }
@@ -412,33 +379,14 @@ impl Default for ProgressRenderer {
 impl ProgressRenderer {
     /// A renderer writing to standard output.
     pub fn new() -> Self {
-        let now = std::time::Instant::now();
         Self {
-            terminal: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             epoch: 0,
             epochs: 0,
             split: String::new(),
-            total: 0,
-            started: now,
-            last_draw: now,
-            last_decile: 0,
+            progress: None,
             names: Vec::new(),
             latest: std::collections::HashMap::new(),
         }
-    }
-
-    fn line(&self, done: usize) -> String {
-        let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
-        let rate = done as f64 / seconds;
-        let left = self.total.saturating_sub(done) as f64 / rate.max(1e-9);
-        format!(
-            "epoch {}/{} {} {done}/{} {:.0} % {rate:.0} items/s, {left:.0} s left",
-            self.epoch,
-            self.epochs,
-            self.split,
-            self.total,
-            100.0 * done as f64 / self.total.max(1) as f64
-        )
     }
 
     fn record(&mut self, state: MetricState) {
@@ -488,25 +436,19 @@ impl TrainingProgressLogger for ProgressRenderer {
     fn start_split(&mut self, split: &str, total_items: usize) {
         self.epoch = self.epoch.max(1);
         self.split = split.to_string();
-        self.total = total_items;
-        self.started = std::time::Instant::now();
-        self.last_decile = 0;
+        let label = format!("epoch {}/{} {split}", self.epoch, self.epochs);
+        self.progress = Some(Progress::new(
+            label,
+            total_items as u64,
+            Unit::Items,
+            Stream::Stdout,
+        ));
         self.latest.clear();
     }
 
     fn update_split(&mut self, items_processed: usize) {
-        if self.terminal {
-            if self.last_draw.elapsed() >= std::time::Duration::from_millis(200) {
-                self.last_draw = std::time::Instant::now();
-                print!("\r{}\x1b[K", self.line(items_processed));
-                let _ = std::io::Write::flush(&mut std::io::stdout());
-            }
-        } else {
-            let decile = items_processed * 10 / self.total.max(1);
-            if decile > self.last_decile {
-                self.last_decile = decile;
-                println!("{}", self.line(items_processed));
-            }
+        if let Some(progress) = &mut self.progress {
+            progress.update(items_processed as u64);
         }
     }
 
@@ -524,13 +466,16 @@ impl TrainingProgressLogger for ProgressRenderer {
                 Some(format!("{name} {value}"))
             })
             .collect();
-        let clear = if self.terminal { "\r\x1b[K" } else { "" };
+        let seconds = self.progress.as_ref().map_or(0.0, Progress::elapsed);
+        if let Some(progress) = &mut self.progress {
+            progress.finish();
+        }
         println!(
-            "{clear}epoch {}/{} {} done in {:.0} s | {}",
+            "epoch {}/{} {} done in {:.0} s | {}",
             self.epoch,
             self.epochs,
             self.split,
-            self.started.elapsed().as_secs_f64(),
+            seconds,
             metrics.join(" | ")
         );
     }

@@ -1,0 +1,57 @@
+//! Training glue: the [`DistillBatch`] every training loop feeds the distiller and, with the
+//! `train` feature, burn-train integration: [`crate::Distiller`] as a `TrainStep` /
+//! `InferenceStep`, its output type, metrics for each loss term and each teacher's keep rate
+//! and mean weight, and `Classifier` for plain training of teachers and baselines in the
+//! same loop.
+//!
+//! ```no_run
+//! # // Compiled, not run: a full training loop is exercised in `tests/suite/training.rs`.
+//! use burn::optim::SgdConfig;
+//! use burn::optim::lr_scheduler::constant::ConstantLr;
+//! use burn::train::metric::{AccuracyMetric, LossMetric};
+//! use burn::train::{Learner, SupervisedTraining};
+//! use burn_distill::Distiller;
+//! use burn_distill::models::Cnn;
+//! use burn_distill::train::{LossPart, LossPartMetric};
+//! # fn run(distiller: Distiller<Cnn>,
+//! #        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>,
+//! #        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>) {
+//! let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(0.05));
+//! let result = SupervisedTraining::new("/tmp/run", train, valid)
+//!     .metric_train_numeric(AccuracyMetric::new())
+//!     .metric_valid_numeric(AccuracyMetric::new())
+//!     .metric_train_numeric(LossMetric::new())
+//!     .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
+//!     .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
+//!     .num_epochs(10)
+//!     .launch(learner);
+//! let student = result.model.into_student();
+//! # }
+//! ```
+
+use burn::tensor::{Int, Tensor};
+
+#[cfg(feature = "train")]
+mod learner;
+#[cfg(feature = "train")]
+pub use learner::*;
+
+/// A labelled batch of inputs (images by default).
+///
+/// # Shapes
+/// - `inputs`: `N` samples (`[N, channels, height, width]` for images)
+/// - `labels`: `[N]`
+#[derive(Debug, Clone)]
+pub struct DistillBatch<I = Tensor<4>> {
+    /// The inputs.
+    pub inputs: I,
+    /// Class labels.
+    pub labels: Tensor<1, Int>,
+}
+
+impl<I> DistillBatch<I> {
+    /// A batch of `inputs` with their `labels`.
+    pub fn new(inputs: I, labels: Tensor<1, Int>) -> Self {
+        Self { inputs, labels }
+    }
+}
