@@ -1,56 +1,46 @@
 //! The `ablation` stage: the same student trained with each method over several seeds.
 //!
-//! Every row goes through one loop, `distill_student`: the same initialisation (the student
+//! Every distilled row is one `distill::distill` call: the same initialisation (the student
 //! is built right after seeding the device), the same data order and augmentation (seeded
-//! by the run's seed), the same optimiser, schedule and evaluation. Rows differ only in
-//! the loss: the student alone is the distiller with soft and feature weight 0 (its teachers
-//! run but have no say). One extra row trains the student with the plain cross-entropy
-//! loop the teachers use, to measure how far two loops that minimise the same loss drift.
+//! by the run's seed), the same burn-train loop, optimiser, schedule and evaluation. Rows
+//! differ only in the loss: the student alone is the distiller with soft and feature weight 0
+//! (its teachers run but have no say). One extra row trains the student as a plain
+//! classifier in the same loop, to measure how far the two ways of minimising the same loss
+//! drift.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn_distill::Teacher;
-use burn_distill::models::{ResNetConfig, VggConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::training::{
-    Context, ModelReport, Plan, accuracy, distill_student, train_classifier, write_atomic,
-};
-use crate::with_arch;
+use crate::args::WeightingChoice;
+use crate::distill::{Plan, distill};
+use crate::training::{Context, ModelReport, train_classifier, write_json};
 
 /// One row of the comparison.
 struct Method {
     name: String,
-    weighting: &'static str,
-    per_batch: bool,
+    weighting: WeightingChoice,
     soft: bool,
     features: bool,
-    /// Trained by the plain cross-entropy loop instead of the distiller (reference row).
-    plain_loop: bool,
+    /// Trained as a plain classifier instead of by the distiller (reference row).
+    plain: bool,
 }
 
-impl Method {
-    fn distilled(
-        name: &str,
-        weighting: &'static str,
-        per_batch: bool,
-        soft: bool,
-        features: bool,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            weighting,
-            per_batch,
-            soft,
-            features,
-            plain_loop: false,
-        }
+fn method(name: &str, weighting: WeightingChoice, soft: bool, features: bool) -> Method {
+    let name = name.to_string();
+    Method {
+        name,
+        weighting,
+        soft,
+        features,
+        plain: false,
     }
 }
 
-/// What one (method, seed) run produced; saved next to its checkpoint so that `--resume`
-/// skips finished runs.
+/// What one (method, seed) run produced; saved next to its logs so that `--resume` skips
+/// finished runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RunResult {
     accuracy: f64,
@@ -97,47 +87,34 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 }
 
 fn methods() -> Vec<Method> {
+    use WeightingChoice::*;
     let mut methods = vec![
-        Method::distilled(
+        method(
             "student alone (distiller, soft 0, feature 0)",
-            "average",
-            false,
+            Average,
             false,
             false,
         ),
         Method {
-            plain_loop: true,
-            ..Method::distilled(
-                "student alone (plain CE loop)",
-                "average",
-                false,
-                false,
-                false,
-            )
+            plain: true,
+            ..method("student alone (plain CE loop)", Average, false, false)
         },
-        Method::distilled("KD, single best teacher", "single-best", false, true, false),
-        Method::distilled(
-            "FitNets, single best teacher",
-            "single-best",
-            false,
-            false,
-            true,
-        ),
+        method("KD, single best teacher", SingleBest, true, false),
+        method("FitNets, single best teacher", SingleBest, false, true),
     ];
-    let weightings: [(&str, &'static str, bool); 5] = [
-        ("AVER", "average", false),
-        ("CA-MKD weights", "confidence", false),
-        ("EBKD weights", "entropy", false),
-        ("screened, per sample", "screened", false),
-        ("screened, per batch", "screened", true),
+    let weightings = [
+        ("AVER", Average),
+        ("CA-MKD weights", Confidence),
+        ("EBKD weights", Entropy),
+        ("screened, per sample", ScreenedPerSample),
+        ("screened, per batch", Screened),
     ];
     for features in [false, true] {
-        for (name, weighting, per_batch) in weightings {
+        for (name, weighting) in weightings {
             let suffix = if features { " + features" } else { ", logits" };
-            methods.push(Method::distilled(
+            methods.push(method(
                 &format!("{name}{suffix}"),
                 weighting,
-                per_batch,
                 true,
                 features,
             ));
@@ -166,12 +143,12 @@ fn one_run(
 ) -> Result<RunResult, String> {
     let config = ctx.config;
     let dir = ctx
-        .args
+        .cli
         .out
         .join("ablation")
         .join(format!("{}-seed{seed}", slug(&method.name)));
     let result_path = dir.join("result.json");
-    if ctx.args.resume
+    if ctx.cli.resume
         && let Ok(text) = std::fs::read_to_string(&result_path)
         && let Ok(result) = serde_json::from_str::<RunResult>(&text)
     {
@@ -182,29 +159,18 @@ fn one_run(
         );
         return Ok(result);
     }
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     println!("\n== {} (seed {seed}) ==", method.name);
     let started = Instant::now();
-    // The student is the first thing built after seeding: the same initial weights for
-    // every row of a seed.
-    ctx.device.seed(seed);
-    // Accuracy, and per-teacher keep rate and mean weight where the teachers had a say.
-    let (accuracy, keep_rate, mean_weight) = if method.plain_loop {
-        let accuracy = with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
-            let label = format!("{} seed {seed}", method.name);
-            let student = train_classifier(ctx, m, &label, config.epochs, seed)?;
-            let student = burn::module::Module::valid(&student);
-            accuracy(ctx, |x| {
-                burn_distill::FeatureModel::forward_features(&student, x).logits
-            })
-        })?;
-        (accuracy, Vec::new(), Vec::new())
+    let (accuracy, keep_rate, mean_weight) = if method.plain {
+        // Seeded like the distilled rows: the same initial student.
+        ctx.device.seed(seed);
+        let student = ctx.net(config.student, config.student_width)?;
+        let student = train_classifier(ctx, student, &dir, config.epochs, seed)?;
+        (ctx.accuracy(&student)?, Vec::new(), Vec::new())
     } else {
         let plan = Plan {
             name: method.name.clone(),
-            weighting: method.weighting.to_string(),
-            per_batch: method.per_batch,
-            hard_weight: 1.0,
+            weighting: method.weighting,
             soft_weight: if method.soft { 1.0 } else { 0.0 },
             feature_weight: if method.features {
                 config.feature_weight
@@ -214,19 +180,14 @@ fn one_run(
             seed,
             dir: dir.clone(),
         };
-        let history = with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
-            distill_student(ctx, m, teachers.to_vec(), &plan)
-        })?;
+        let (student, history) = distill(ctx, teachers, &plan)?;
         let last = history.last().ok_or("no epoch was run")?;
+        let accuracy = ctx.accuracy(&student)?;
         // Telemetry only where the teachers had a say and every teacher took part.
         if (method.soft || method.features) && last.keep_rate.len() == teachers.len() {
-            (
-                last.test_accuracy,
-                last.keep_rate.clone(),
-                last.mean_weight.clone(),
-            )
+            (accuracy, last.keep_rate.clone(), last.mean_weight.clone())
         } else {
-            (last.test_accuracy, Vec::new(), Vec::new())
+            (accuracy, Vec::new(), Vec::new())
         }
     };
     let result = RunResult {
@@ -241,8 +202,7 @@ fn one_run(
         config.eval_split(),
         100.0 * result.accuracy
     );
-    let json = serde_json::to_vec_pretty(&result).map_err(|e| e.to_string())?;
-    write_atomic(&result_path, &json)?;
+    write_json(&result_path, &result)?;
     Ok(result)
 }
 
@@ -251,12 +211,11 @@ pub fn run(
     teachers: &[Arc<dyn Teacher>],
     reports: &[ModelReport],
 ) -> Result<(), String> {
-    let config = ctx.config;
-    let seeds: Vec<u64> = (0..ctx.args.seeds as u64)
-        .map(|i| config.seed + i)
+    let seeds: Vec<u64> = (0..ctx.cli.seeds as u64)
+        .map(|i| ctx.config.seed + i)
         .collect();
     let started = Instant::now();
-    let only = &ctx.args.only;
+    let only = &ctx.cli.only;
     let methods: Vec<Method> = methods()
         .into_iter()
         .filter(|m| only.is_empty() || only.iter().any(|o| m.name.contains(o.as_str())))
@@ -266,10 +225,10 @@ pub fn run(
     }
     let mut runs: Vec<Vec<RunResult>> = Vec::new();
     for method in &methods {
-        let mut per_seed = Vec::new();
-        for &seed in &seeds {
-            per_seed.push(one_run(ctx, teachers, method, seed)?);
-        }
+        let per_seed = seeds
+            .iter()
+            .map(|&seed| one_run(ctx, teachers, method, seed))
+            .collect::<Result<_, _>>()?;
         runs.push(per_seed);
         // The table so far, after every method: a long run that stops still leaves results.
         write_report(ctx, reports, &methods, &runs, &seeds, started)?;
@@ -338,7 +297,7 @@ fn write_report(
         config: ctx.config,
         seeds: seeds.to_vec(),
         train_images: ctx.train.labels.len(),
-        eval_images: ctx.test.labels.len(),
+        eval_images: ctx.eval.labels.len(),
         eval_split: ctx.config.eval_split(),
         teachers: reports,
         methods: results,
@@ -346,10 +305,10 @@ fn write_report(
         run_seconds: runs.iter().flatten().map(|r| r.seconds).sum(),
     };
     let markdown = markdown(&ablation);
-    let out = &ctx.args.out;
-    write_atomic(&out.join("ablation.md"), markdown.as_bytes())?;
-    let json = serde_json::to_vec_pretty(&ablation).map_err(|e| e.to_string())?;
-    write_atomic(&out.join("ablation.json"), &json)?;
+    let out = &ctx.cli.out;
+    std::fs::write(out.join("ablation.md"), &markdown)
+        .map_err(|e| format!("cannot write ablation.md: {e}"))?;
+    write_json(&out.join("ablation.json"), &ablation)?;
     let bars: Vec<(String, f64, f64)> = ablation
         .methods
         .iter()
@@ -385,11 +344,11 @@ fn markdown(a: &Ablation) -> String {
          images, {} {split} images), {} student epochs, batch {}, seeds {:?}; T = {}, hard 1 / \
          soft 1 / feature {}{}; feature term off for {} epoch(s), then ramped over {} epoch(s); \
          screening {}, tau {}.\n\n",
-        c.student,
-        c.student_width(),
+        format!("{:?}", c.student).to_lowercase(),
+        c.student_width,
         c.width,
         c.teacher_epochs,
-        c.dataset,
+        format!("{:?}", c.dataset).to_lowercase(),
         a.train_images,
         a.eval_images,
         c.epochs,
@@ -397,14 +356,14 @@ fn markdown(a: &Ablation) -> String {
         a.seeds,
         c.temperature,
         c.feature_weight,
-        if c.feature_norm == "teacher" {
+        if c.feature_norm == burn_distill::FeatureNorm::TeacherMeanSquare {
             ", feature MSE divided by the teacher map's mean square"
         } else {
             ", plain feature MSE"
         },
         c.feature_delay_epochs,
         c.feature_ramp_epochs,
-        c.screening,
+        format!("{:?}", c.screening),
         c.tau,
     );
     s += &format!("| teacher | parameters | {split} accuracy |\n|---|---:|---:|\n");

@@ -16,7 +16,7 @@ use burn::tensor::activation::softmax;
 use burn_distill::{ScreeningRule, Teacher, TeacherSelectorConfig, Weighting};
 use serde::Serialize;
 
-use crate::training::{Context, ModelReport, eval_loader, write_atomic};
+use crate::training::{Context, ModelReport, write_json};
 
 #[derive(Debug, Serialize)]
 struct RuleResult {
@@ -119,7 +119,7 @@ pub fn run(
         rules.len(),
         ctx.train.labels.len()
     );
-    for batch in eval_loader(ctx, &ctx.train).iter() {
+    for batch in ctx.eval_loader(&ctx.train).iter() {
         let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
         let [n] = batch.labels.dims();
         n_total += n;
@@ -259,10 +259,10 @@ pub fn run(
         );
     }
     println!("\n{s}");
-    let out = &ctx.args.out;
-    write_atomic(&out.join("screening.md"), s.as_bytes())?;
-    let json = serde_json::to_vec_pretty(&results).map_err(|e| e.to_string())?;
-    write_atomic(&out.join("screening.json"), &json)?;
+    let out = &ctx.cli.out;
+    std::fs::write(out.join("screening.md"), &s)
+        .map_err(|e| format!("cannot write screening.md: {e}"))?;
+    write_json(&out.join("screening.json"), &results)?;
     println!(
         "wrote {} and {}",
         out.join("screening.md").display(),

@@ -1,179 +1,344 @@
-//! The stages: train teachers, distill, evaluate, export.
+//! The stages' shared pieces: data, models, one burn-train loop (`fit`) for teachers, the
+//! student alone and every distillation method, evaluation and the results table.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::batcher::Batcher;
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder, DataLoaderIterator, Progress};
+use burn::data::dataset::{Dataset, DatasetError};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::lr_scheduler::LrSchedulerConfig;
+use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
+use burn::train::metric::{AccuracyInput, AccuracyMetric, Adaptor, LossInput, LossMetric};
+use burn::train::{InferenceStep, Learner, LearnerSummary, SupervisedTraining, TrainStep};
 use burn_distill::data::{
     Augmentation, CifarVariant, FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-    ImageBatcher, ImageData, Split, find_cifar, load_cifar_any, load_fashion_mnist,
+    ImageBatcher, ImageData, Split, cifar, load_fashion_mnist, shuffle,
 };
-use burn_distill::files::{PytorchLayout, load_weights, save_weights};
-use burn_distill::models::{ResNetConfig, VggConfig, parameter_count};
+use burn_distill::files::{PytorchLayout, load_weights_with_layout, save_weights};
+use burn_distill::models::{ResNet, ResNetConfig, Vgg, VggConfig, parameter_count};
+use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
 use burn_distill::{
-    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
-    FrozenTeacher, Granularity, Teacher, TeacherSelectorConfig, Weighting,
+    DistillBatch, FeatureModel, FeatureSpec, FrozenTeacher, ModelOutput, Prescreen, ScreeningRule,
+    Teacher, prescreen,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::args::{Args, RunConfig};
+use crate::args::{Arch, Cli, DatasetChoice, DeviceChoice, RunConfig};
 
-/// Evaluates `body` with `m` bound to a freshly built model of the architecture `arch` and
-/// first-stage width `width` (one arm per architecture, so `body` may be generic).
-#[macro_export]
-macro_rules! with_arch {
-    ($ctx:expr, $arch:expr, $width:expr, |$m:ident| $body:expr) => {{
-        let classes = $ctx.train.num_classes;
-        let channels = $ctx.train.channels;
-        let w: usize = $width;
-        let device = $ctx.device.clone().autodiff();
-        let resnet = |depth: usize| {
-            ResNetConfig::new(depth, classes)
-                .with_widths([(w / 2).max(1), w, 2 * w, 4 * w])
-                .with_in_channels(channels)
-                .init(&device)
-                .map_err(|e| e.to_string())
-        };
-        match $arch {
-            "vgg8" => {
-                let $m = VggConfig::vgg8(classes)
-                    .with_width(w)
-                    .with_in_channels(channels)
-                    .init(&device);
-                $body
-            }
-            "vgg13" => {
-                let $m = VggConfig::vgg13(classes)
-                    .with_width(w)
-                    .with_in_channels(channels)
-                    .init(&device);
-                $body
-            }
-            "resnet8x4" => {
-                let $m = resnet(8)?;
-                $body
-            }
-            "resnet32x4" => {
-                let $m = resnet(32)?;
-                $body
-            }
-            other => Err(format!("unknown architecture '{other}'")),
-        }
-    }};
-}
+pub type Loader = Arc<dyn DataLoader<DistillBatch>>;
 
 /// Everything the stages share.
-pub(crate) struct Context<'a> {
-    pub(crate) args: &'a Args,
-    pub(crate) config: &'a RunConfig,
-    pub(crate) device: Device,
-    pub(crate) train: Arc<ImageData>,
-    pub(crate) test: Arc<ImageData>,
-    pub(crate) mean: Vec<f32>,
-    pub(crate) std: Vec<f32>,
-    pub(crate) augmentation: Augmentation,
+pub struct Context<'a> {
+    pub cli: &'a Cli,
+    pub config: &'a RunConfig,
+    pub device: Device,
+    pub train: Arc<ImageData>,
+    pub eval: Arc<ImageData>,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+    augmentation: Augmentation,
 }
 
-/// The folder to read CIFAR from: `--data-dir` if given; else the official binary files in
-/// `~/.cache/burn-distill/<cifar-100|cifar-10>`, else the PNG folders burn-dataset's
-/// `CifarDataset` caches in `~/.cache/burn-dataset/<cifar100|cifar10>`; else an error that
-/// says where to put the data.
-fn cifar_dir(
-    data_dir: Option<&Path>,
-    variant: CifarVariant,
-    no_download: bool,
-) -> Result<PathBuf, String> {
-    if let Some(dir) = data_dir {
-        return Ok(dir.to_path_buf());
-    }
-    let binary = variant.default_dir();
-    let folders = variant.burn_dataset_dir();
-    if let Some(dir) = find_cifar(variant, None) {
-        Ok(dir)
-    } else if cfg!(feature = "download") && !no_download {
-        #[cfg(feature = "download")]
-        {
-            burn_distill::download::fetch_cifar(variant, &binary, true).map_err(|e| e.to_string())
+/// Any of the example's architectures, as one module type.
+#[derive(Module, Debug)]
+pub enum Net {
+    Vgg(Vgg),
+    ResNet(ResNet),
+}
+
+impl FeatureModel for Net {
+    fn forward_features(&self, x: Tensor<4>) -> ModelOutput {
+        match self {
+            Net::Vgg(m) => m.forward_features(x),
+            Net::ResNet(m) => m.forward_features(x),
         }
-        #[cfg(not(feature = "download"))]
-        unreachable!("guarded by cfg!(feature = \"download\")")
-    } else {
-        let (name, official, fastai) = match variant {
-            CifarVariant::Cifar10 => (
-                "CIFAR-10",
-                "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (data_batch_1.bin .. \
-                 data_batch_5.bin, test_batch.bin)",
-                "https://s3.amazonaws.com/fast-ai-sample/cifar10.tgz",
-            ),
-            CifarVariant::Cifar100 => (
-                "CIFAR-100",
-                "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz (train.bin, test.bin)",
-                "https://s3.amazonaws.com/fast-ai-imageclas/cifar100.tgz",
-            ),
-        };
-        Err(format!(
-            "no {name} data found. Put either\n  - the official binary files from {official} \
-             into {},\n  - or the PNG folders burn-dataset's CifarDataset downloads ({fastai}, \
-             extracted so that {}/train/<class>/*.png exists),\nor pass --data-dir DIR \
-             pointing at either. (Downloads are off: build with --features download and \
-             leave out --no-download to fetch the official archive.)",
-            binary.display(),
-            folders.display()
-        ))
+    }
+
+    fn num_classes(&self) -> usize {
+        match self {
+            Net::Vgg(m) => m.num_classes(),
+            Net::ResNet(m) => m.num_classes(),
+        }
+    }
+
+    fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
+        match self {
+            Net::Vgg(m) => m.feature_specs(),
+            Net::ResNet(m) => m.feature_specs(),
+        }
     }
 }
 
-pub fn run(args: &Args) -> Result<(), String> {
-    let config = &args.config;
-    let started = Instant::now();
-    let device = device(&config.device)?;
-    let (dir, mean, std, augmentation) = match config.dataset.as_str() {
-        "fashion-mnist" => (
-            args.data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR)),
-            FASHION_MNIST_MEAN.to_vec(),
-            FASHION_MNIST_STD.to_vec(),
-            Augmentation {
-                padding: 2,
-                flip: true,
-            },
-        ),
-        name => {
-            let variant = if name == "cifar10" {
-                CifarVariant::Cifar10
-            } else {
-                CifarVariant::Cifar100
-            };
-            let (mean, std) = variant.normalization();
-            (
-                cifar_dir(args.data_dir.as_deref(), variant, args.no_download)?,
-                mean.to_vec(),
-                std.to_vec(),
-                Augmentation {
-                    padding: 4,
-                    flip: true,
-                },
+impl PytorchLayout for Net {
+    /// The architecture's own rules, then its variant name in front of every path (an enum
+    /// module's paths start with the variant: `Vgg.stages...`).
+    fn pytorch_key_remapping(&self) -> Vec<(String, String)> {
+        let (mut rules, variant) = match self {
+            Net::Vgg(m) => (m.pytorch_key_remapping(), "Vgg"),
+            Net::ResNet(m) => (m.pytorch_key_remapping(), "ResNet"),
+        };
+        rules.push((r"^(.*)$".into(), format!("{variant}.$1")));
+        rules
+    }
+}
+
+impl Context<'_> {
+    /// A model of `arch` with first-stage width `width`, initialised from the device's seed.
+    pub fn net(&self, arch: Arch, width: usize) -> Result<Net, String> {
+        let (classes, channels) = (self.train.num_classes, self.train.channels);
+        let device = self.device.clone().autodiff();
+        let resnet = |depth| {
+            ResNetConfig::new(depth, classes)
+                .with_widths([(width / 2).max(1), width, 2 * width, 4 * width])
+                .with_in_channels(channels)
+                .init(&device)
+                .map(Net::ResNet)
+                .map_err(|e| e.to_string())
+        };
+        let vgg = |config: VggConfig| {
+            Net::Vgg(
+                config
+                    .with_width(width)
+                    .with_in_channels(channels)
+                    .init(&device),
             )
+        };
+        match arch {
+            Arch::Vgg8 => Ok(vgg(VggConfig::vgg8(classes))),
+            Arch::Vgg13 => Ok(vgg(VggConfig::vgg13(classes))),
+            Arch::Resnet8x4 => resnet(8),
+            Arch::Resnet32x4 => resnet(32),
+        }
+    }
+
+    /// The training loader: augmented, shuffled anew each epoch, resumable after
+    /// `epochs_done` (see [`EpochLoader`]).
+    pub fn train_loader(&self, seed: u64, epochs_done: usize) -> Loader {
+        let batcher = self.batcher(Some(self.augmentation), seed);
+        let batches = self.train.labels.len().div_ceil(self.config.batch_size);
+        batcher.set_batch_counter((epochs_done * batches) as u64);
+        Arc::new(EpochLoader {
+            data: self.train.clone(),
+            batcher: Arc::new(batcher),
+            batch_size: self.config.batch_size,
+            device: self.device.clone().autodiff(),
+            seed,
+            epoch: Arc::new(AtomicU64::new(epochs_done as u64)),
+            range: None,
+        })
+    }
+
+    /// An un-augmented loader in order, without autodiff.
+    pub fn eval_loader(&self, data: &Arc<ImageData>) -> Loader {
+        DataLoaderBuilder::new(self.batcher(None, 0))
+            .batch_size(256)
+            .set_device(self.device.clone())
+            .build(data.clone())
+    }
+
+    fn batcher(&self, augmentation: Option<Augmentation>, seed: u64) -> ImageBatcher {
+        let shape = [self.train.channels, self.train.height, self.train.width];
+        ImageBatcher::new(shape, &self.mean, &self.std, augmentation, seed)
+    }
+
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train.labels.len().div_ceil(self.config.batch_size)
+    }
+
+    /// The models' accuracy and cross-entropy on `data` (the library's prescreen, which
+    /// evaluates any teacher; a student is frozen into one for it).
+    pub fn evaluate(
+        &self,
+        models: &[Arc<dyn Teacher>],
+        data: &Arc<ImageData>,
+    ) -> Result<Prescreen, String> {
+        let batches = self
+            .eval_loader(data)
+            .iter()
+            .map(|b| {
+                b.map(|b| (b.inputs, b.labels))
+                    .map_err(|e| format!("cannot read a batch: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        prescreen(models, batches, &ScreeningRule::BelowMean).map_err(|e| e.to_string())
+    }
+
+    /// Accuracy of one model on the evaluation split.
+    pub fn accuracy(&self, model: &Net) -> Result<f64, String> {
+        let frozen: Arc<dyn Teacher> = Arc::new(FrozenTeacher::from_model("model", model.clone()));
+        Ok(self.evaluate(&[frozen], &self.eval)?.accuracy[0])
+    }
+}
+
+/// A training loader whose order in epoch `e` is `data::shuffle` of the indices with seed
+/// `seed + e`: a run resumed after epoch `e` sees exactly the batches of an uninterrupted run.
+/// (Burn's `DataLoaderBuilder::shuffle` draws each epoch's order from one generator that
+/// burn-train forks when it moves the loader to its device, so a resumed run cannot replay
+/// it.) Augmentation is resumed through the batcher's counter.
+struct EpochLoader {
+    data: Arc<ImageData>,
+    batcher: Arc<ImageBatcher>,
+    batch_size: usize,
+    device: Device,
+    seed: u64,
+    /// Passes started so far, shared by the copies burn-train makes.
+    epoch: Arc<AtomicU64>,
+    /// The part of each epoch's order this loader serves (`slice`).
+    range: Option<(usize, usize)>,
+}
+
+impl EpochLoader {
+    fn copy(
+        &self,
+        device: Device,
+        range: Option<(usize, usize)>,
+    ) -> Arc<dyn DataLoader<DistillBatch>> {
+        Arc::new(Self {
+            data: self.data.clone(),
+            batcher: self.batcher.clone(),
+            batch_size: self.batch_size,
+            device,
+            seed: self.seed,
+            epoch: self.epoch.clone(),
+            range,
+        })
+    }
+}
+
+impl DataLoader<DistillBatch> for EpochLoader {
+    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<DistillBatch> + 'a> {
+        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst);
+        let mut order: Vec<usize> = (0..self.data.labels.len()).collect();
+        shuffle(&mut order, self.seed.wrapping_add(epoch));
+        if let Some((start, end)) = self.range {
+            order = order[start..end].to_vec();
+        }
+        Box::new(EpochIter {
+            loader: self,
+            order,
+            done: 0,
+        })
+    }
+
+    fn num_items(&self) -> usize {
+        self.range
+            .map_or(self.data.labels.len(), |(start, end)| end - start)
+    }
+
+    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<DistillBatch>> {
+        self.copy(device.clone(), self.range)
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<DistillBatch>> {
+        let offset = self.range.map_or(0, |(s, _)| s);
+        self.copy(self.device.clone(), Some((offset + start, offset + end)))
+    }
+}
+
+/// One pass of an [`EpochLoader`] in its epoch's order.
+struct EpochIter<'a> {
+    loader: &'a EpochLoader,
+    order: Vec<usize>,
+    done: usize,
+}
+
+impl Iterator for EpochIter<'_> {
+    type Item = Result<DistillBatch, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let end = (self.done + self.loader.batch_size).min(self.order.len());
+        if self.done >= end {
+            return None;
+        }
+        let items: Result<Vec<_>, DatasetError> = self.order[self.done..end]
+            .iter()
+            .map(|&i| self.loader.data.get(i))
+            .collect();
+        self.done = end;
+        Some(items.map(|items| self.loader.batcher.batch(items, &self.loader.device)))
+    }
+}
+
+impl DataLoaderIterator<DistillBatch> for EpochIter<'_> {
+    fn progress(&self) -> Progress {
+        Progress::new(self.done, self.order.len(), Some("items".into()))
+    }
+}
+
+/// Loads the data the options ask for, with the normalisation and augmentation it needs.
+pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Result<(Context<'a>, String), String> {
+    let device = match config.device {
+        #[cfg(feature = "flex")]
+        DeviceChoice::Flex => Device::flex(),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        DeviceChoice::Ndarray => Device::ndarray(),
+        #[cfg(feature = "wgpu")]
+        DeviceChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        DeviceChoice::Tch => Device::libtorch(),
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(format!(
+                "device {other:?} is not compiled in (cargo feature)"
+            ));
         }
     };
-    let load = |split| {
-        let data = match config.dataset.as_str() {
-            "fashion-mnist" => load_fashion_mnist(&dir, split),
-            "cifar10" => load_cifar_any(&dir, CifarVariant::Cifar10, split),
-            _ => load_cifar_any(&dir, CifarVariant::Cifar100, split),
+    let split_note = "\n(or point --data-dir at the folder holding the files)";
+    type Load = Box<dyn Fn(Split) -> burn_distill::Result<ImageData>>;
+    let (load, source, mean, std, augmentation): (Load, String, Vec<f32>, Vec<f32>, Augmentation) =
+        match config.dataset {
+            DatasetChoice::FashionMnist => {
+                let dir = cli
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR));
+                let source = dir.display().to_string();
+                let load = Box::new(move |split| load_fashion_mnist(&dir, split));
+                (
+                    load,
+                    source,
+                    FASHION_MNIST_MEAN.to_vec(),
+                    FASHION_MNIST_STD.to_vec(),
+                    Augmentation {
+                        padding: 2,
+                        flip: true,
+                    },
+                )
+            }
+            dataset => {
+                let variant = if dataset == DatasetChoice::Cifar10 {
+                    CifarVariant::Cifar10
+                } else {
+                    CifarVariant::Cifar100
+                };
+                let found = cifar(variant, cli.data_dir.as_deref(), !cli.no_download)
+                    .map_err(|e| e.to_string())?;
+                let source = found.path().display().to_string();
+                let (mean, std) = variant.normalization();
+                let load = Box::new(move |split| found.load(split));
+                (
+                    load,
+                    source,
+                    mean.to_vec(),
+                    std.to_vec(),
+                    Augmentation {
+                        padding: 4,
+                        flip: true,
+                    },
+                )
+            }
         };
-        data.map_err(|e| format!("{e}\n(or point --data-dir at the folder holding the files)"))
-    };
-    let (mut train, mut test) = match config.valid_from_train {
+    let load = |split| load(split).map_err(|e| format!("{e}{split_note}"));
+    let (mut train, mut eval) = match config.valid_from_train {
         None => (load(Split::Train)?, load(Split::Test)?),
         Some(n) => {
             // A stratified, seeded hold-out of the training images, used as "validation".
@@ -192,897 +357,337 @@ pub fn run(args: &Args) -> Result<(), String> {
         train.truncate(n);
     }
     if let Some(n) = config.limit_test {
-        test.truncate(n);
+        eval.truncate(n);
     }
-    println!(
-        "burn-distill distillation example: preset '{}', device {}, {} ({} train / {} {} images from {})",
-        config.preset,
-        config.device,
-        config.dataset,
-        train.labels.len(),
-        test.labels.len(),
-        config.eval_split(),
-        dir.display()
-    );
-    if config.preset == "quick" {
-        println!(
-            "quick preset: a {}-image subset, {} teacher / {} student epochs and models {}x narrower \
-             than the paper's. Its numbers show the pipeline works; they are not the paper's \
-             (use --preset paper on a GPU for those).",
-            train.labels.len(),
-            config.teacher_epochs,
-            config.epochs,
-            64 / config.width.max(1)
-        );
-    }
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| format!("cannot create output folder {}: {e}", args.out.display()))?;
     let ctx = Context {
-        args,
+        cli,
         config,
         device,
         train: Arc::new(train),
-        test: Arc::new(test),
+        eval: Arc::new(eval),
         mean,
         std,
         augmentation,
     };
-    let mut report = Report::load(&args.out.join("results.json"));
-    report.config = Some(config.clone());
-    // Teachers are loaded (or trained) and evaluated once, by the first stage that needs them.
-    let mut loaded: Option<Vec<Arc<dyn Teacher>>> = None;
-    let mut load_teachers =
-        |train: bool, report: &mut Report| -> Result<Vec<Arc<dyn Teacher>>, String> {
-            if let Some(teachers) = &loaded {
-                return Ok(teachers.clone());
-            }
-            let (teachers, reports) = teachers(&ctx, train)?;
-            report.teachers = reports;
-            loaded = Some(teachers.clone());
-            Ok(teachers)
-        };
-    if args.stages.iter().any(|s| s == "train-teachers") {
-        load_teachers(true, &mut report)?;
-        report.save(&args.out)?;
-    }
-    if args.stages.iter().any(|s| s == "distill") {
-        let mut teachers = load_teachers(false, &mut report)?;
-        if args.prescreen {
-            teachers = prescreen_teachers(&ctx, teachers)?;
-        }
-        let plan = Plan::from_config(config, &args.out);
-        ctx.device.seed(plan.seed);
-        report.history = with_arch!(ctx, config.student.as_str(), config.student_width(), |m| {
-            distill_student(&ctx, m, teachers, &plan)
-        })?;
-        report.save(&args.out)?;
-        plot_history(&report.history, &args.out.join("accuracy.png"))?;
-    }
-    if args.stages.iter().any(|s| s == "ablation") {
-        let teachers = load_teachers(true, &mut report)?;
-        report.save(&args.out)?;
-        crate::ablation::run(&ctx, &teachers, &report.teachers)?;
-    }
-    if args.stages.iter().any(|s| s == "screening") {
-        let teachers = load_teachers(true, &mut report)?;
-        report.save(&args.out)?;
-        crate::screening::run(&ctx, &teachers, &report.teachers)?;
-    }
-    if args.stages.iter().any(|s| s == "eval") {
-        load_teachers(false, &mut report)?;
-        report.student = Some(evaluate_student(&ctx)?);
-        report.wall_seconds = started.elapsed().as_secs_f64();
-        report.save(&args.out)?;
-        report.print();
-    }
-    Ok(())
+    Ok((ctx, source))
 }
 
-/// Evaluates the teachers once on (up to) the first 1,000 training images, without
-/// augmentation, and keeps those at or below the mean cross-entropy.
-fn prescreen_teachers(
-    ctx: &Context,
-    teachers: Vec<Arc<dyn Teacher>>,
-) -> Result<Vec<Arc<dyn Teacher>>, String> {
-    let mut subset = (*ctx.train).clone();
-    subset.truncate(1000);
-    let images = subset.labels.len();
-    let loader = loader(ctx, &Arc::new(subset), false, 0, false);
-    let batches = loader
-        .iter()
-        .map(|b| {
-            b.map(|b| (b.inputs, b.labels))
-                .map_err(|e| format!("cannot read a training batch: {e}"))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    let result =
-        burn_distill::prescreen(&teachers, batches, &burn_distill::ScreeningRule::BelowMean)
-            .map_err(|e| e.to_string())?;
-    println!("pre-screening on {images} training images:");
-    for (i, teacher) in teachers.iter().enumerate() {
-        println!(
-            "    teacher {:<14} cross-entropy {:.3}  accuracy {:5.1}%  {}",
-            teacher.name(),
-            result.mean_cross_entropy[i],
-            100.0 * result.accuracy[i],
-            if result.kept.contains(&i) {
-                "kept"
-            } else {
-                "dropped"
-            }
-        );
-    }
-    Ok(result.keep(&teachers))
-}
-
-/// Train and test accuracy per epoch of the distilled student, as a PNG.
-fn plot_history(history: &[EpochLog], path: &Path) -> Result<(), String> {
-    let points = |f: fn(&EpochLog) -> f64| -> Vec<(f64, f64)> {
-        history
-            .iter()
-            .map(|e| (e.epoch as f64, 100.0 * f(e)))
-            .collect()
-    };
-    crate::plot::lines(
-        path,
-        "distilled student: accuracy per epoch",
-        "epoch",
-        &[
-            ("train (augmented)", points(|e| e.train_accuracy)),
-            ("test", points(|e| e.test_accuracy)),
-        ],
-    )?;
-    println!("wrote {}", path.display());
-    Ok(())
-}
-
-fn device(name: &str) -> Result<Device, String> {
-    match name {
-        #[cfg(feature = "flex")]
-        "flex" => Ok(Device::flex()),
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
-        "wgpu" => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-        #[cfg(feature = "tch")]
-        #[allow(deprecated)] // burn-tch is deprecated in Burn 0.22; PyTorch's CPU kernels
-        "tch" => Ok(Device::libtorch()),
-        other => Err(format!(
-            "this build has no '{other}' device: rebuild with `--features {other}`"
-        )),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Data, optimiser, progress
-
-fn loader(
-    ctx: &Context,
-    data: &Arc<ImageData>,
-    train: bool,
-    epoch: usize,
-    autodiff: bool,
-) -> Arc<dyn DataLoader<DistillBatch>> {
-    loader_seeded(ctx, data, train, ctx.config.seed, epoch, autodiff)
-}
-
-/// The un-augmented, unshuffled loader of `data`, without autodiff.
-pub(crate) fn eval_loader(
-    ctx: &Context,
-    data: &Arc<ImageData>,
-) -> Arc<dyn DataLoader<DistillBatch>> {
-    loader(ctx, data, false, 0, false)
-}
-
-/// A loader whose shuffling and augmentation depend only on `seed` and `epoch`, so a
-/// resumed run sees the same batches as an uninterrupted one.
-fn loader_seeded(
-    ctx: &Context,
-    data: &Arc<ImageData>,
-    train: bool,
-    seed: u64,
-    epoch: usize,
-    autodiff: bool,
-) -> Arc<dyn DataLoader<DistillBatch>> {
-    let seed = seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
-    let shape = [data.channels, data.height, data.width];
-    let augmentation = train.then_some(ctx.augmentation);
-    let batcher = ImageBatcher::new(shape, &ctx.mean, &ctx.std, augmentation, seed);
-    let device = if autodiff {
-        ctx.device.clone().autodiff()
-    } else {
-        ctx.device.clone()
-    };
-    let mut builder = DataLoaderBuilder::new(batcher)
-        .batch_size(ctx.config.batch_size)
-        .set_device(device);
-    if train {
-        builder = builder.shuffle(seed);
-    }
-    builder.build(data.clone())
-}
-
-fn optimizer() -> ModuleOptimizer {
+/// SGD with momentum 0.9 and weight decay 5e-4 (CRD / CA-MKD's recipe).
+fn optimizer() -> burn::optim::ModuleOptimizer {
     SgdConfig::new()
-        .with_momentum(Some(
-            MomentumConfig::new()
-                .with_momentum(0.9)
-                .with_dampening(0.0)
-                .with_nesterov(true),
-        ))
+        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
         .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
         .init()
 }
 
-/// Step schedule: `lr * 0.1^(number of decay points passed)`.
-fn learning_rate(config: &RunConfig, epoch: usize, epochs: usize) -> f64 {
-    let passed = config
+/// The learning rate in `epoch` (0-based): `lr · 0.1^(decay points passed)`.
+pub fn learning_rate(config: &RunConfig, epoch: usize, epochs: usize) -> f64 {
+    config.lr
+        * 0.1f64.powi(
+            decay_epochs(config, epochs)
+                .iter()
+                .filter(|&&at| epoch >= at)
+                .count() as i32,
+        )
+}
+
+/// The epochs (1..epochs) after which the learning rate drops.
+fn decay_epochs(config: &RunConfig, epochs: usize) -> Vec<usize> {
+    let mut at: Vec<usize> = config
         .lr_decay_at
         .iter()
-        .filter(|at| epoch as f64 >= (*at * epochs as f64).round())
-        .count();
-    config.lr * 0.1f64.powi(passed as i32)
+        .map(|f| (f * epochs as f64).round() as usize)
+        .filter(|&e| e > 0 && e < epochs)
+        .collect();
+    at.dedup();
+    at
 }
 
-struct Progress {
-    label: String,
-    total: usize,
-    done: usize,
-    images: usize,
-    started: Instant,
-    last: Instant,
-}
-
-impl Progress {
-    fn new(label: String, total: usize) -> Self {
-        Self {
-            label,
-            total,
-            done: 0,
-            images: 0,
-            started: Instant::now(),
-            last: Instant::now(),
-        }
-    }
-
-    fn tick(&mut self, images: usize) {
-        self.done += 1;
-        self.images += images;
-        // Redraw at most once a second, and only on a terminal (logs get the epoch lines).
-        let redraw = self.last.elapsed().as_secs_f64() >= 1.0 || self.done == self.total;
-        if redraw && std::io::stderr().is_terminal() {
-            self.last = Instant::now();
-            let elapsed = self.started.elapsed().as_secs_f64();
-            let rate = self.images as f64 / elapsed.max(1e-9);
-            let eta = elapsed / self.done as f64 * (self.total - self.done) as f64;
-            let filled = 24 * self.done / self.total.max(1);
-            eprint!(
-                "\r{} [{}{}] {}/{} batches, {:.0} img/s, ETA {:>3}:{:02}  ",
-                self.label,
-                "#".repeat(filled),
-                " ".repeat(24 - filled),
-                self.done,
-                self.total,
-                rate,
-                (eta as u64) / 60,
-                (eta as u64) % 60
-            );
-            let _ = std::io::stderr().flush();
-        }
-    }
-
-    fn finish(&self) -> f64 {
-        if std::io::stderr().is_terminal() {
-            eprintln!();
-        }
-        self.images as f64 / self.started.elapsed().as_secs_f64().max(1e-9)
-    }
-}
-
-fn num_batches(data: &ImageData, batch_size: usize) -> usize {
-    data.labels.len().div_ceil(batch_size)
-}
-
-/// Test accuracy of any classifier, counted on the device and read once. Fails when any
-/// logit is NaN or infinite (a broken teacher checkpoint, a diverged student).
-pub(crate) fn accuracy(
+/// One burn-train run of `model`: SGD, the step schedule, accuracy and loss metrics (plus
+/// `metrics`), checkpoints in `dir/checkpoint`, resumed from epoch `resume_from` when given.
+pub fn fit<M>(
     ctx: &Context,
-    forward: impl Fn(Tensor<4>) -> Tensor<2>,
-) -> Result<f64, String> {
-    let loader = loader(ctx, &ctx.test, false, 0, false);
-    let mut counts: Option<Tensor<1, Int>> = None;
-    for batch in loader.iter() {
-        let batch = batch.map_err(|e| format!("cannot read a test batch: {e}"))?;
-        let [n] = batch.labels.dims();
-        let logits = forward(batch.inputs);
-        let bad = logits.clone().is_finite().bool_not().any().int();
-        let hits = logits
-            .argmax(1)
-            .reshape([n])
-            .equal(batch.labels)
-            .int()
-            .sum();
-        let both = Tensor::cat(vec![hits, bad], 0);
-        counts = Some(match counts {
-            Some(c) => c + both,
-            None => both,
+    model: M,
+    dir: &Path,
+    epochs: usize,
+    seed: u64,
+    resume_from: usize,
+    metrics: impl FnOnce(SupervisedTraining<M>) -> SupervisedTraining<M>,
+) -> Result<M, String>
+where
+    M: burn::train::LearnerModel
+        + TrainStep<Input = DistillBatch>
+        + InferenceStep<Input = DistillBatch>,
+    <M as TrainStep>::Output: Adaptor<AccuracyInput> + Adaptor<LossInput>,
+    <M as InferenceStep>::Output: Adaptor<AccuracyInput> + Adaptor<LossInput>,
+{
+    let steps = ctx.steps_per_epoch();
+    let decays = decay_epochs(ctx.config, epochs);
+    let schedulers = (0..=decays.len())
+        .map(|i| LrSchedulerConfig::Constant(ctx.config.lr * 0.1f64.powi(i as i32)))
+        .collect();
+    let milestones = decays.iter().map(|e| e * steps).collect();
+    let schedule = SequentialLrSchedulerConfig::new(schedulers, milestones).init()?;
+    let valid = ctx.eval_loader(&ctx.eval);
+    let mut training = SupervisedTraining::new(dir, ctx.train_loader(seed, resume_from), valid)
+        .metric_train_numeric(AccuracyMetric::new())
+        .metric_valid_numeric(AccuracyMetric::new())
+        .metric_train_numeric(LossMetric::new())
+        .with_default_checkpointers()
+        .renderer(Box::new(ProgressRenderer::new()))
+        .num_epochs(epochs);
+    if resume_from > 0 {
+        training = training.checkpoint(resume_from);
+    }
+    let result = metrics(training).launch(Learner::new(model, optimizer(), schedule));
+    match result.error {
+        Some(error) => Err(format!("training stopped: {error:?}")),
+        None => Ok(result.model),
+    }
+}
+
+/// The last epoch whose model, optimizer and scheduler checkpoints are all in `dir`.
+pub fn last_checkpoint(dir: &Path) -> Option<usize> {
+    let epochs = std::fs::read_dir(dir.join("checkpoint"))
+        .ok()?
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("model-")?
+                .strip_suffix(".bpk")?
+                .parse::<usize>()
+                .ok()
         });
+    epochs
+        .filter(|e| {
+            ["optim", "scheduler"]
+                .iter()
+                .all(|p| dir.join(format!("checkpoint/{p}-{e}.bpk")).is_file())
+        })
+        .max()
+}
+
+/// Per-epoch log of a distillation, read back from burn-train's metric logs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub lr: f64,
+    pub loss: f64,
+    pub hard: f64,
+    pub soft: f64,
+    pub feature: f64,
+    pub train_accuracy: f64,
+    pub test_accuracy: f64,
+    /// Per teacher: fraction of samples for which it was kept.
+    pub keep_rate: Vec<f64>,
+    /// Per teacher: mean weight.
+    pub mean_weight: Vec<f64>,
+}
+
+/// The history of the run in `dir` with `teachers` teachers.
+pub fn history(
+    ctx: &Context,
+    dir: &Path,
+    epochs: usize,
+    teachers: usize,
+) -> Result<Vec<EpochLog>, String> {
+    let mut names: Vec<String> = [
+        "Accuracy",
+        "Loss",
+        "Loss (hard)",
+        "Loss (soft)",
+        "Loss (feature)",
+    ]
+    .map(String::from)
+    .to_vec();
+    for k in 0..teachers {
+        names.push(format!("Keep rate (teacher {k})"));
+        names.push(format!("Mean weight (teacher {k})"));
     }
-    let counts = match counts {
-        Some(c) => c
-            .into_data()
-            .convert::<i64>()
-            .try_to_vec::<i64>()
-            .map_err(|e| format!("{e:?}"))?,
-        None => vec![0, 0],
+    let summary = LearnerSummary::new(dir, &names)?;
+    let series = |split: &[burn::train::MetricSummary], name: &str| -> Vec<f64> {
+        split
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.entries.iter().map(|e| e.value).collect())
+            .unwrap_or_default()
     };
-    if counts[1] > 0 {
-        return Err(format!(
-            "the model gives NaN or infinite logits on {} test batches: its weights are broken \
-             (or training diverged)",
-            counts[1]
-        ));
+    let (train, valid) = (&summary.metrics.train, &summary.metrics.valid);
+    let at = |values: &[f64], e: usize| values.get(e).copied().unwrap_or(f64::NAN);
+    let (accuracy, loss) = (series(train, "Accuracy"), series(train, "Loss"));
+    let (hard, soft, feature) = (
+        series(train, "Loss (hard)"),
+        series(train, "Loss (soft)"),
+        series(train, "Loss (feature)"),
+    );
+    let test = series(valid, "Accuracy");
+    let per_teacher = |stat: &str, e: usize| -> Vec<f64> {
+        (0..teachers)
+            .map(|k| at(&series(train, &format!("{stat} (teacher {k})")), e))
+            .collect()
+    };
+    Ok((0..summary.epochs.min(epochs))
+        .map(|e| EpochLog {
+            epoch: e + 1,
+            lr: learning_rate(ctx.config, e, epochs),
+            loss: at(&loss, e),
+            hard: at(&hard, e),
+            soft: at(&soft, e),
+            feature: at(&feature, e),
+            train_accuracy: at(&accuracy, e) / 100.0,
+            test_accuracy: at(&test, e) / 100.0,
+            keep_rate: per_teacher("Keep rate", e),
+            mean_weight: per_teacher("Mean weight", e),
+        })
+        .collect())
+}
+
+/// The distiller's metrics: every loss term and each teacher's keep rate and mean weight.
+pub fn distill_metrics<M>(
+    teachers: usize,
+) -> impl FnOnce(SupervisedTraining<M>) -> SupervisedTraining<M>
+where
+    M: burn::train::LearnerModel,
+    <M as TrainStep>::Output: Adaptor<burn_distill::train::LossPartsInput>,
+{
+    move |mut training| {
+        for part in [LossPart::Hard, LossPart::Soft, LossPart::Feature] {
+            training = training.metric_train_numeric(LossPartMetric::new(part));
+        }
+        for k in 0..teachers {
+            training = training
+                .metric_train_numeric(LossPartMetric::teacher(TeacherStat::KeepRate, k))
+                .metric_train_numeric(LossPartMetric::teacher(TeacherStat::MeanWeight, k));
+        }
+        training
     }
-    Ok(counts[0] as f64 / ctx.test.labels.len() as f64)
 }
 
-/// Saves a module atomically (temporary file, then rename), as a Burn record or
-/// safetensors by extension.
-fn save_atomic<M: Module>(module: M, path: &Path) -> Result<(), String> {
-    save_weights(module, path).map_err(|e| e.to_string())
+/// Plain cross-entropy training of `model` with the same loop (teachers, the student alone).
+pub fn train_classifier(
+    ctx: &Context,
+    model: Net,
+    dir: &Path,
+    epochs: usize,
+    seed: u64,
+) -> Result<Net, String> {
+    let resume = if ctx.cli.resume {
+        last_checkpoint(dir).unwrap_or(0).min(epochs)
+    } else {
+        0
+    };
+    let trained = fit(
+        ctx,
+        Classifier::new(model),
+        dir,
+        epochs,
+        seed,
+        resume,
+        |t| t,
+    )?;
+    Ok(trained.model)
 }
-
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
-}
-
-// ---------------------------------------------------------------------------------------
-// Teachers
 
 /// One row of the results table.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ModelReport {
-    pub(crate) name: String,
-    pub(crate) params: usize,
-    pub(crate) bytes: u64,
-    pub(crate) test_accuracy: f64,
+pub struct ModelReport {
+    pub name: String,
+    pub params: usize,
+    pub bytes: u64,
+    pub test_accuracy: f64,
 }
 
-/// A teacher spec is `arch` or `arch:epochs` (a teacher trained for fewer epochs, e.g. a
-/// deliberately weak one).
-pub fn split_spec(spec: &str) -> (&str, Option<&str>) {
-    match spec.split_once(':') {
-        Some((arch, epochs)) => (arch, Some(epochs)),
-        None => (spec, None),
-    }
-}
-
-fn teacher_path(ctx: &Context, index: usize, spec: &str) -> PathBuf {
-    match ctx.args.teacher_weights.get(index) {
-        Some(path) => path.clone(),
-        None => ctx
-            .args
-            .out
-            .join("teachers")
-            .join(format!("{index}-{}.bpk", spec.replace(':', "-e"))),
-    }
-}
-
-/// The teachers and their rows of the results table.
-type LoadedTeachers = (Vec<Arc<dyn Teacher>>, Vec<ModelReport>);
-
-/// Loads (or, when `train` is set and no weights exist yet, trains) every teacher.
-fn teachers(ctx: &Context, train: bool) -> Result<LoadedTeachers, String> {
-    let mut teachers = Vec::new();
-    let mut reports = Vec::new();
+/// Loads (or, when `train` is set and no weights exist yet, trains) every teacher, and
+/// reports each one's parameters, file size and accuracy.
+pub fn teachers(
+    ctx: &Context,
+    train: bool,
+) -> Result<(Vec<Arc<dyn Teacher>>, Vec<ModelReport>), String> {
+    let out = &ctx.cli.out;
+    let mut teachers: Vec<Arc<dyn Teacher>> = Vec::new();
+    let mut sizes = Vec::new();
     for (index, spec) in ctx.config.teachers.iter().enumerate() {
-        let path = teacher_path(ctx, index, spec);
-        let (arch, epochs) = split_spec(spec);
-        let epochs = match epochs {
-            Some(e) => e
-                .parse()
-                .map_err(|_| format!("invalid epochs in teacher '{spec}'"))?,
-            None => ctx.config.teacher_epochs,
-        };
+        let name = format!("{index}-{}", spec.slug());
+        let path = ctx
+            .cli
+            .teacher_weights
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| out.join("teachers").join(format!("{name}.bpk")));
         // Each teacher's initialisation and data order depend on the seed and its index.
         let seed = ctx.config.seed.wrapping_add(1000 * (index as u64 + 1));
         ctx.device.seed(seed);
-        let name = format!("{index}-{}", spec.replace(':', "-e"));
-        let (teacher, report) = with_arch!(ctx, arch, ctx.config.width, |m| teacher(
-            ctx, m, &name, &path, train, epochs, seed
-        ))?;
-        teachers.push(teacher);
-        reports.push(report);
+        let model = ctx.net(spec.arch, ctx.config.width)?;
+        let model = if path.is_file() {
+            load_weights_with_layout(model, &path).map_err(|e| format!("teacher {name}: {e}"))?
+        } else if train {
+            let epochs = spec.epochs.unwrap_or(ctx.config.teacher_epochs);
+            println!("teacher {name}: training for {epochs} epochs");
+            // burn-train logs and checkpoints of the teacher, beside (not in) the weights folder.
+            let run_dir = out.join("teacher-runs").join(&name);
+            let trained = train_classifier(ctx, model, &run_dir, epochs, seed)?;
+            std::fs::create_dir_all(out.join("teachers"))
+                .map_err(|e| format!("cannot create {}: {e}", out.join("teachers").display()))?;
+            save_weights(trained.clone(), &path).map_err(|e| e.to_string())?;
+            trained
+        } else {
+            return Err(format!(
+                "teacher {name} has no weights at {}: run the train-teachers stage first, or give --teacher-weights",
+                path.display()
+            ));
+        };
+        sizes.push((
+            parameter_count(&model),
+            std::fs::metadata(&path).map_or(0, |m| m.len()),
+        ));
+        teachers.push(Arc::new(FrozenTeacher::from_model(name, model)));
     }
+    let scores = ctx.evaluate(&teachers, &ctx.eval)?;
+    let reports = teachers
+        .iter()
+        .zip(sizes)
+        .zip(&scores.accuracy)
+        .map(|((teacher, (params, bytes)), &test_accuracy)| {
+            println!(
+                "teacher {}: {params} parameters, {} accuracy {:.2}%",
+                teacher.name(),
+                ctx.config.eval_split(),
+                100.0 * test_accuracy
+            );
+            ModelReport {
+                name: teacher.name().to_string(),
+                params,
+                bytes,
+                test_accuracy,
+            }
+        })
+        .collect();
     Ok((teachers, reports))
 }
 
-fn teacher<M: FeatureModel + PytorchLayout + Sync + 'static>(
-    ctx: &Context,
-    model: M,
-    name: &str,
-    path: &Path,
-    train: bool,
-    epochs: usize,
-    seed: u64,
-) -> Result<(Arc<dyn Teacher>, ModelReport), String> {
-    let name = name.to_string();
-    let model = if path.is_file() {
-        load_weights(model, path).map_err(|e| format!("teacher {name}: {e}"))?
-    } else if train {
-        let model = train_classifier(ctx, model, &format!("teacher {name}"), epochs, seed)?;
-        std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))
-            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-        save_atomic(model.clone(), path)?;
-        model
-    } else {
-        return Err(format!(
-            "teacher {name} has no weights at {}: run the train-teachers stage first, or give \
-             --teacher-weights",
-            path.display()
-        ));
-    };
-    let params = parameter_count(&model);
-    let teacher = FrozenTeacher::from_model(name.clone(), model);
-    let test_accuracy = accuracy(ctx, |x| teacher.forward(x).logits)?;
-    println!(
-        "teacher {name}: {params} parameters, {} accuracy {:.2}%",
-        ctx.config.eval_split(),
-        100.0 * test_accuracy
-    );
-    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    Ok((
-        Arc::new(teacher),
-        ModelReport {
-            name,
-            params,
-            bytes,
-            test_accuracy,
-        },
-    ))
-}
-
-/// Plain cross-entropy training (teachers, and the student-alone baseline).
-pub(crate) fn train_classifier<M: FeatureModel>(
-    ctx: &Context,
-    mut model: M,
-    name: &str,
-    epochs: usize,
-    seed: u64,
-) -> Result<M, String> {
-    let mut optim = optimizer();
-    let loss_fn = CrossEntropyLossConfig::new().init(&ctx.device.clone().autodiff());
-    for epoch in 0..epochs {
-        let lr = learning_rate(ctx.config, epoch, epochs);
-        let mut progress = Progress::new(
-            format!("{name} epoch {}/{epochs}", epoch + 1),
-            num_batches(&ctx.train, ctx.config.batch_size),
-        );
-        let mut total: Option<Tensor<1>> = None;
-        for batch in loader_seeded(ctx, &ctx.train, true, seed, epoch, true).iter() {
-            let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
-            let [n] = batch.labels.dims();
-            let loss = loss_fn.forward(model.forward_features(batch.inputs).logits, batch.labels);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            let loss = loss.detach().without_autodiff();
-            total = Some(match total {
-                Some(t) => t + loss,
-                None => loss,
-            });
-            progress.tick(n);
-        }
-        let rate = progress.finish();
-        let mean =
-            total.map(|t| t.into_scalar::<f64>()).unwrap_or(f64::NAN) / progress.done.max(1) as f64;
-        if !mean.is_finite() {
-            return Err(format!(
-                "{name}: loss is {mean} in epoch {}: lower --lr",
-                epoch + 1
-            ));
-        }
-        println!(
-            "{name} epoch {}/{epochs}: lr {lr:.4}, loss {mean:.4}, {rate:.0} img/s",
-            epoch + 1
-        );
-    }
-    Ok(model)
-}
-
-// ---------------------------------------------------------------------------------------
-// Distillation
-
-/// Per-epoch log of the distillation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct EpochLog {
-    pub(crate) epoch: usize,
-    pub(crate) lr: f64,
-    pub(crate) loss: f64,
-    pub(crate) hard: f64,
-    pub(crate) soft: f64,
-    pub(crate) feature: f64,
-    pub(crate) train_accuracy: f64,
-    pub(crate) test_accuracy: f64,
-    /// Per teacher: fraction of samples for which it was kept.
-    pub(crate) keep_rate: Vec<f64>,
-    /// Per teacher: mean weight.
-    pub(crate) mean_weight: Vec<f64>,
-    pub(crate) images_per_second: f64,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct CheckpointState {
-    config: RunConfig,
-    plan: Plan,
-    teachers: Vec<String>,
-    epochs_done: usize,
-    history: Vec<EpochLog>,
-}
-
-/// One distillation run: the method, its loss weights, its seed and its folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Plan {
-    /// Method name, for logs and tables.
-    pub name: String,
-    /// screened, average, confidence, entropy or single-best.
-    pub weighting: String,
-    /// Per-batch (rather than per-sample) selection.
-    pub per_batch: bool,
-    pub hard_weight: f64,
-    pub soft_weight: f64,
-    pub feature_weight: f64,
-    pub seed: u64,
-    /// Checkpoints and the exported student go here.
-    pub dir: PathBuf,
-}
-
-impl Plan {
-    /// The run the command line asks for.
-    pub fn from_config(config: &RunConfig, out: &Path) -> Self {
-        Self {
-            name: config.weighting.clone(),
-            weighting: config.weighting.clone(),
-            // "screened" follows the library's default (per batch).
-            per_batch: config.weighting == "screened",
-            hard_weight: config.hard_weight,
-            soft_weight: config.soft_weight,
-            feature_weight: config.feature_weight,
-            seed: config.seed,
-            dir: out.to_path_buf(),
-        }
-    }
-}
-
-/// The teacher with the lowest mean cross-entropy on the first training batches.
-fn best_teacher(ctx: &Context, teachers: &[Arc<dyn Teacher>]) -> Result<usize, String> {
-    let mut ces = vec![0.0f64; teachers.len()];
-    for batch in loader(ctx, &ctx.train, false, 0, false).iter().take(4) {
-        let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
-        let [n] = batch.labels.dims();
-        for (k, t) in teachers.iter().enumerate() {
-            ces[k] +=
-                burn::tensor::activation::log_softmax(t.forward(batch.inputs.clone()).logits, 1)
-                    .gather(1, batch.labels.clone().reshape([n, 1]))
-                    .neg()
-                    .mean()
-                    .into_scalar::<f64>();
-        }
-    }
-    Ok((0..teachers.len())
-        .min_by(|a, b| ces[*a].total_cmp(&ces[*b]))
-        .unwrap_or(0))
-}
-
-fn selector(
-    ctx: &Context,
-    plan: &Plan,
-    teachers: &[Arc<dyn Teacher>],
-) -> Result<(TeacherSelectorConfig, Vec<Arc<dyn Teacher>>), String> {
-    let granularity = if plan.per_batch {
-        Granularity::PerBatch
-    } else {
-        Granularity::PerSample
-    };
-    let unscreened = |w| TeacherSelectorConfig::unscreened(w).with_granularity(granularity);
-    Ok(match plan.weighting.as_str() {
-        "average" => (unscreened(Weighting::Average), teachers.to_vec()),
-        "confidence" => (unscreened(Weighting::Confidence), teachers.to_vec()),
-        "entropy" => (unscreened(Weighting::Entropy), teachers.to_vec()),
-        "single-best" => {
-            let best = best_teacher(ctx, teachers)?;
-            println!(
-                "{}: using the best teacher, {}",
-                plan.name,
-                teachers[best].name()
-            );
-            (unscreened(Weighting::Average), vec![teachers[best].clone()])
-        }
-        _ => (
-            TeacherSelectorConfig::new()
-                .with_granularity(granularity)
-                .with_tau(ctx.config.tau)
-                .with_screening(crate::args::screening_rule(&ctx.config.screening)?),
-            teachers.to_vec(),
-        ),
-    })
-}
-
-pub(crate) fn distill_student<S: FeatureModel + Sync + 'static>(
-    ctx: &Context,
-    student: S,
-    all_teachers: Vec<Arc<dyn Teacher>>,
-    plan: &Plan,
-) -> Result<Vec<EpochLog>, String> {
-    let config = ctx.config;
-    let device = ctx.device.clone().autodiff();
-    let (selector, teachers) = selector(ctx, plan, &all_teachers)?;
-    let names: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
-    // The feature schedule, in steps: CA-MKD keeps the feature term off for the first epoch
-    // (--feature-delay 1, the default), optionally followed by a linear ramp.
-    let steps_per_epoch = num_batches(&ctx.train, config.batch_size);
-    let steps = |epochs: f64| (epochs * steps_per_epoch as f64).round() as usize;
-    let loss = DistillationLossConfig::new()
-        .with_temperature(config.temperature)
-        .with_hard_weight(plan.hard_weight)
-        .with_soft_weight(plan.soft_weight)
-        .with_feature_weight(plan.feature_weight)
-        .with_feature_delay_steps(steps(config.feature_delay_epochs))
-        .with_feature_ramp_steps(steps(config.feature_ramp_epochs))
-        .with_feature_norm(if config.feature_norm == "teacher" {
-            FeatureNorm::TeacherMeanSquare
-        } else {
-            FeatureNorm::None
-        });
-    let mut distiller = DistillerConfig::new()
-        .with_selector(selector)
-        .with_loss(loss)
-        .init(student, teachers, &device)
-        .map_err(|e| e.to_string())?;
-    let mut optim = optimizer();
-
-    let dir = plan.dir.join("checkpoint");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let state_path = dir.join("state.json");
-    let mut history = Vec::new();
-    let mut start = 0;
-    if ctx.args.resume && state_path.is_file() {
-        let text = std::fs::read_to_string(&state_path)
-            .map_err(|e| format!("cannot read {}: {e}", state_path.display()))?;
-        let state: CheckpointState = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a checkpoint state: {e}", state_path.display()))?;
-        if state.config != *config || state.plan != *plan || state.teachers != names {
-            return Err(format!(
-                "the checkpoint in {} was made with another configuration ({:?} with teachers {:?}); \
-                 refusing to resume from it with {:?} and teachers {:?}. Use another --out or drop --resume.",
-                dir.display(),
-                state.config,
-                state.teachers,
-                config,
-                names
-            ));
-        }
-        distiller = distiller
-            .try_load_file(dir.join("distiller.bpk"))
-            .map_err(|e| format!("cannot load the checkpoint in {}: {e}", dir.display()))?;
-        optim = optim
-            .load(dir.join("optim.bpk"))
-            .map_err(|e| format!("cannot load the optimizer state in {}: {e}", dir.display()))?;
-        start = state.epochs_done;
-        history = state.history;
-        // Records hold parameters, not the step count the feature schedule reads.
-        distiller.set_train_steps(start * steps_per_epoch);
-        println!("resuming after epoch {start} from {}", dir.display());
-    }
-
-    let k = names.len();
-    for epoch in start..config.epochs {
-        let lr = learning_rate(config, epoch, config.epochs);
-        let mut progress = Progress::new(
-            format!("distill epoch {}/{}", epoch + 1, config.epochs),
-            num_batches(&ctx.train, config.batch_size),
-        );
-        let mut sums: Option<[Tensor<1>; 6]> = None;
-        let mut correct: Option<Tensor<1, Int>> = None;
-        for batch in loader_seeded(ctx, &ctx.train, true, plan.seed, epoch, true).iter() {
-            let batch = batch.map_err(|e| format!("cannot read a training batch: {e}"))?;
-            let [n] = batch.labels.dims();
-            let out = distiller
-                .forward(batch.inputs, batch.labels.clone())
-                .map_err(|e| e.to_string())?;
-            let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
-            distiller = optim.step(lr, distiller, grads);
-            let plain = |t: &Tensor<1>| t.clone().detach().without_autodiff();
-            let parts = [
-                plain(&out.loss.total),
-                plain(&out.loss.hard),
-                plain(&out.loss.soft),
-                plain(&out.loss.feature),
-                out.selection.keep_rate(),
-                out.selection.mean_weight(),
-            ];
-            sums = Some(match sums {
-                Some(s) => {
-                    let [a, b, c, d, e, f] = s;
-                    let [pa, pb, pc, pd, pe, pf] = parts;
-                    [a + pa, b + pb, c + pc, d + pd, e + pe, f + pf]
-                }
-                None => parts,
-            });
-            let hits = out
-                .student_logits
-                .detach()
-                .without_autodiff()
-                .argmax(1)
-                .reshape([n])
-                .equal(batch.labels.without_autodiff())
-                .int()
-                .sum();
-            correct = Some(match correct {
-                Some(c) => c + hits,
-                None => hits,
-            });
-            progress.tick(n);
-        }
-        let rate = progress.finish();
-        let batches = progress.done.max(1) as f64;
-        let read = |t: Tensor<1>| -> Vec<f64> {
-            t.to_data()
-                .convert::<f64>()
-                .try_to_vec::<f64>()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|v| v / batches)
-                .collect()
-        };
-        let [total, hard, soft, feature, keep, weight] = sums.ok_or("the training set is empty")?;
-        let student = distiller.student.valid();
-        let test_accuracy = accuracy(ctx, |x| student.forward_features(x).logits)?;
-        let log = EpochLog {
-            epoch: epoch + 1,
-            lr,
-            loss: read(total)[0],
-            hard: read(hard)[0],
-            soft: read(soft)[0],
-            feature: read(feature)[0],
-            train_accuracy: correct.map(|c| c.into_scalar::<i64>()).unwrap_or(0) as f64
-                / ctx.train.labels.len() as f64,
-            test_accuracy,
-            keep_rate: read(keep),
-            mean_weight: read(weight),
-            images_per_second: rate,
-        };
-        if !log.loss.is_finite() {
-            return Err(format!(
-                "distillation loss is {} in epoch {}: lower --lr",
-                log.loss,
-                epoch + 1
-            ));
-        }
-        println!(
-            "epoch {}/{}: lr {:.4}  loss {:.4} (hard {:.4}, soft {:.4}, feature {:.4})  train acc {:.2}%  {} acc {:.2}%  {:.0} img/s",
-            log.epoch,
-            config.epochs,
-            lr,
-            log.loss,
-            log.hard,
-            log.soft,
-            log.feature,
-            100.0 * log.train_accuracy,
-            config.eval_split(),
-            100.0 * log.test_accuracy,
-            rate
-        );
-        for (i, name) in names.iter().enumerate().take(k) {
-            println!(
-                "    teacher {:<14} kept {:5.1}%  mean weight {:.3}",
-                name,
-                100.0 * log.keep_rate[i],
-                log.mean_weight[i]
-            );
-        }
-        history.push(log);
-        // Checkpoint: model and optimiser first, the state file (which says the epoch is
-        // done) last, each written atomically.
-        save_atomic(distiller.clone(), &dir.join("distiller.bpk"))?;
-        let tmp = dir.join("optim.tmp");
-        optim
-            .save(&tmp)
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, dir.join("optim.bpk"))
-            .map_err(|e| format!("cannot move the optimizer state into place: {e}"))?;
-        let state = CheckpointState {
-            config: config.clone(),
-            plan: plan.clone(),
-            teachers: names.clone(),
-            epochs_done: epoch + 1,
-            history: history.clone(),
-        };
-        let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
-        write_atomic(&state_path, &json)?;
-    }
-    // Export the distilled student, ready to deploy: Burn record and safetensors.
-    for file in ["student.bpk", "student.safetensors"] {
-        save_atomic(distiller.student.clone(), &plan.dir.join(file))?;
-        println!(
-            "exported the distilled student to {}",
-            plan.dir.join(file).display()
-        );
-    }
-    Ok(history)
-}
-
-// ---------------------------------------------------------------------------------------
-// Evaluation and results
-
-fn evaluate_student(ctx: &Context) -> Result<ModelReport, String> {
-    let path = ctx.args.out.join("student.bpk");
-    if !path.is_file() {
-        return Err(format!(
-            "no exported student at {}: run the distill stage first",
-            path.display()
-        ));
-    }
-    let arch = ctx.config.student.as_str();
-    with_arch!(ctx, arch, ctx.config.student_width(), |m| {
-        let student = load_weights(m.clone(), &path)
-            .map_err(|e| e.to_string())?
-            .valid();
-        let test_accuracy = accuracy(ctx, |x| student.forward_features(x).logits)?;
-        // The safetensors export holds the same weights: same accuracy.
-        let safetensors = path.with_extension("safetensors");
-        if safetensors.is_file() {
-            let copy = load_weights(m, &safetensors)
-                .map_err(|e| e.to_string())?
-                .valid();
-            let again = accuracy(ctx, |x| copy.forward_features(x).logits)?;
-            if again != test_accuracy {
-                return Err(format!(
-                    "{} gives {again} but {} gives {test_accuracy}",
-                    safetensors.display(),
-                    path.display()
-                ));
-            }
-            println!("{} reloads with the same accuracy", safetensors.display());
-        }
-        Ok(ModelReport {
-            name: format!("student-{arch}"),
-            params: parameter_count(&student),
-            bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
-            test_accuracy,
-        })
-    })
-}
-
+/// The results of the pipeline stages, in `results.json`.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Report {
-    config: Option<RunConfig>,
-    teachers: Vec<ModelReport>,
-    student: Option<ModelReport>,
-    history: Vec<EpochLog>,
-    wall_seconds: f64,
+pub struct Report {
+    pub config: Option<RunConfig>,
+    pub teachers: Vec<ModelReport>,
+    pub student: Option<ModelReport>,
+    pub history: Vec<EpochLog>,
+    pub wall_seconds: f64,
 }
 
 impl Report {
-    fn load(path: &Path) -> Self {
+    pub fn load(path: &Path) -> Self {
         std::fs::read_to_string(path)
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
 
-    fn save(&self, out: &Path) -> Result<(), String> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
-        write_atomic(&out.join("results.json"), &json)
+    pub fn save(&self, out: &Path) -> Result<(), String> {
+        write_json(&out.join("results.json"), self)
     }
 
-    fn print(&self) {
-        println!();
-        println!("| model | parameters | size on disk | test accuracy |");
-        println!("|---|---:|---:|---:|");
+    pub fn print(&self) {
+        println!("\n| model | parameters | size on disk | test accuracy |\n|---|---:|---:|---:|");
         for m in self.teachers.iter().chain(&self.student) {
             println!(
                 "| {} | {} | {:.2} MB | {:.2}% |",
@@ -1102,4 +707,13 @@ impl Report {
             );
         }
     }
+}
+
+/// Writes `value` as JSON under a temporary name, then renames it into place.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, json).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
 }

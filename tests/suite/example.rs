@@ -174,7 +174,7 @@ fn a_killed_run_resumes_from_its_last_checkpoint() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let state = out.join("checkpoint/state.json");
+    let state = out.join("checkpoint/scheduler-1.bpk");
     let started = Instant::now();
     while !state.is_file() {
         assert!(
@@ -389,14 +389,17 @@ fn missing_data_and_bad_arguments_give_clear_errors() {
     );
 
     for (args, needle) in [
-        (vec!["--device", "tpu"], "unknown device 'tpu'"),
+        (vec!["--device", "tpu"], "invalid value 'tpu' for '--device"),
         (vec!["--teachers", "vgg99"], "unknown architecture 'vgg99'"),
         (
             vec!["--epochs", "many"],
-            "invalid value 'many' for --epochs",
+            "invalid value 'many' for '--epochs",
         ),
-        (vec!["--frobnicate"], "unknown argument '--frobnicate'"),
-        (vec!["--weighting", "best"], "unknown weighting 'best'"),
+        (vec!["--frobnicate"], "unexpected argument '--frobnicate'"),
+        (
+            vec!["--weighting", "best"],
+            "invalid value 'best' for '--weighting",
+        ),
     ] {
         let out = Command::new(example()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
