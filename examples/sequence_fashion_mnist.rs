@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -134,20 +133,11 @@ fn transformer(
 }
 
 fn accuracy(model: &SequenceTransformer, data: &[(Tensor<3>, Tensor<1, Int>)]) -> f64 {
-    let model = model.clone().valid();
-    let (mut correct, mut total) = (0, 0);
-    for (inputs, labels) in data {
-        let logits = FeatureModel::<Tensor<3>>::forward_features(&model, inputs.clone()).logits;
-        let [n] = labels.dims();
-        let predicted = logits.argmax(1).reshape([n]);
-        correct += predicted
-            .equal(labels.clone())
-            .int()
-            .sum()
-            .into_scalar::<i64>();
-        total += n;
-    }
-    100.0 * correct as f64 / total as f64
+    let result = burn_distill::evaluate(model, data.iter().cloned());
+    100.0
+        * result
+            .expect("the validation batches are well formed")
+            .accuracy
 }
 
 /// Plain cross-entropy training for `steps` steps (teachers, and the student alone).

@@ -25,7 +25,8 @@
 //! - [`DistillerConfig`] / [`Distiller`]: all of the above in one step, a Burn module whose
 //!   only parameters are the student's and the adapters'.
 //! - [`TeacherCache`]: teacher outputs cached per sample for un-augmented data.
-//! - [`prescreen`] / [`Prescreen`]: drop weak teachers once, before training.
+//! - [`prescreen`] / [`Prescreen`]: drop weak teachers once, before training;
+//!   [`evaluate`] / [`Evaluation`]: accuracy and cross-entropy of any model.
 //! - [`train`]: [`DistillBatch`] and (feature `train`) burn-train's `TrainStep` /
 //!   `InferenceStep`, metrics and a progress renderer.
 //! - [`Error`] / [`Result`].
@@ -112,7 +113,7 @@ pub use loss::{
     SoftLoss, TeacherReduction, TermInput, TermOutput, TermValue, log1p,
 };
 pub use model::{DistillInput, Feature, FeatureKind, FeatureModel, FeatureSpec, ModelOutput};
-pub use prescreen::{Prescreen, prescreen};
+pub use prescreen::{Evaluation, Prescreen, evaluate, prescreen};
 pub use selector::{
     Granularity, ScreeningRule, Selection, TeacherSelector, TeacherSelectorConfig, Weighting,
 };

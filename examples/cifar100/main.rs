@@ -19,13 +19,15 @@ use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
 use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
-use burn_distill::data::{Augmentation, CifarVariant, ImageBatcher, ImageData, Split, cifar};
+use burn_distill::data::{
+    Augmentation, CifarVariant, EpochLoader, ImageBatcher, ImageData, Split, cifar,
+};
 use burn_distill::files::save_weights;
-use burn_distill::models::{FoldBatchNorm, ResNetConfig, Vgg, VggConfig};
+use burn_distill::models::{FoldBatchNorm, ResNetConfig, VggConfig};
 use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
 use burn_distill::{
     DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
-    FrozenTeacher, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, prescreen,
+    FrozenTeacher, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, evaluate, prescreen,
 };
 use clap::Parser;
 
@@ -104,27 +106,30 @@ fn run(args: &Args) -> Result<(), String> {
         dir.display()
     );
     let (mean, std) = variant.normalization();
-    let loader = |data: &ImageData, augment: bool, batch_size: usize| -> Loader {
+    let batcher = |augment: bool| {
         let augmentation = augment.then_some(Augmentation {
             padding: 4,
             flip: true,
         });
-        DataLoaderBuilder::new(ImageBatcher::new(
-            [3, 32, 32],
-            &mean,
-            &std,
-            augmentation,
-            args.seed,
-        ))
-        .batch_size(batch_size)
-        .shuffle(args.seed)
-        .set_device(train_device.clone())
-        .build(Arc::new(data.clone()))
+        ImageBatcher::new([3, 32, 32], &mean, &std, augmentation, args.seed)
     };
-    let (train_loader, test_loader) = (
-        loader(&train, true, args.batch_size),
-        loader(&test, false, 256),
-    );
+    // Training batches in an order seeded per epoch: a resumed run sees exactly the batches
+    // of an uninterrupted one.
+    let train = Arc::new(train);
+    let train_loader = |epochs_done: usize| -> Loader {
+        let loader = EpochLoader::new(
+            train.clone(),
+            batcher(true),
+            args.batch_size,
+            train_device.clone(),
+            args.seed,
+        );
+        Arc::new(loader.resume_after(epochs_done))
+    };
+    let test_loader: Loader = DataLoaderBuilder::new(batcher(false))
+        .batch_size(256)
+        .set_device(train_device.clone())
+        .build(Arc::new(test.clone()));
 
     // 2. Teachers: trained with burn-train (or loaded from --out), then frozen with their
     //    batch norms folded into the convolutions (inference only needs the folded form).
@@ -139,11 +144,11 @@ fn run(args: &Args) -> Result<(), String> {
     let teachers: Vec<Arc<dyn Teacher>> = vec![
         Arc::new(FrozenTeacher::from_model(
             "vgg13",
-            teacher(args, "vgg13", vgg13, &train_loader, &test_loader)?.fold_batch_norm(),
+            teacher(args, "vgg13", vgg13, &train_loader(0), &test_loader)?.fold_batch_norm(),
         )),
         Arc::new(FrozenTeacher::from_model(
             "resnet8x4",
-            teacher(args, "resnet8x4", resnet, &train_loader, &test_loader)?.fold_batch_norm(),
+            teacher(args, "resnet8x4", resnet, &train_loader(0), &test_loader)?.fold_batch_norm(),
         )),
     ];
 
@@ -196,22 +201,7 @@ fn run(args: &Args) -> Result<(), String> {
 
     // 4. burn-train does the loop: metrics, progress, checkpoints (for --resume).
     let run_dir = args.out.join("distill");
-    let mut training = SupervisedTraining::new(&run_dir, train_loader.clone(), test_loader.clone())
-        .metric_train_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .metric_train_numeric(LossMetric::new())
-        .metric_train_numeric(LossPartMetric::new(LossPart::Hard))
-        .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
-        .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
-        .with_default_checkpointers()
-        .renderer(Box::new(ProgressRenderer::new()))
-        .num_epochs(args.epochs);
-    for k in 0..teachers.len() {
-        training = training
-            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::KeepRate, k))
-            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::MeanWeight, k));
-    }
-    if args.resume {
+    let resume_epoch = if args.resume {
         match last_checkpoint(&run_dir.join("checkpoint")) {
             Some(epoch) if epoch >= args.epochs => {
                 return Err(format!(
@@ -219,11 +209,7 @@ fn run(args: &Args) -> Result<(), String> {
                     run_dir.display()
                 ));
             }
-            Some(epoch) => {
-                // Records hold parameters, not the step count the feature schedule reads.
-                distiller.set_train_steps(epoch * steps_per_epoch);
-                training = training.checkpoint(epoch)
-            }
+            Some(epoch) => epoch,
             None => {
                 return Err(format!(
                     "--resume: no checkpoint in {}",
@@ -231,6 +217,29 @@ fn run(args: &Args) -> Result<(), String> {
                 ));
             }
         }
+    } else {
+        0
+    };
+    let mut training =
+        SupervisedTraining::new(&run_dir, train_loader(resume_epoch), test_loader.clone())
+            .metric_train_numeric(AccuracyMetric::new())
+            .metric_valid_numeric(AccuracyMetric::new())
+            .metric_train_numeric(LossMetric::new())
+            .metric_train_numeric(LossPartMetric::new(LossPart::Hard))
+            .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
+            .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
+            .with_default_checkpointers()
+            .renderer(Box::new(ProgressRenderer::new()))
+            .num_epochs(args.epochs);
+    for k in 0..teachers.len() {
+        training = training
+            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::KeepRate, k))
+            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::MeanWeight, k));
+    }
+    if resume_epoch > 0 {
+        // Records hold parameters, not the step count the feature schedule reads.
+        distiller.set_train_steps(resume_epoch * steps_per_epoch);
+        training = training.checkpoint(resume_epoch);
     }
     let learner = Learner::new(
         distiller,
@@ -244,7 +253,14 @@ fn run(args: &Args) -> Result<(), String> {
     let student = result.model.into_student().valid();
 
     // 5. Evaluation on the test subset, 6. export.
-    let accuracy = test_accuracy(&student, &test_loader);
+    let batches = test_loader
+        .iter()
+        .map(|b| b.map(|b| (b.inputs, b.labels)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("reading the test data: {e:?}"))?;
+    let accuracy = evaluate(&student, batches)
+        .map_err(|e| e.to_string())?
+        .accuracy;
     println!(
         "student vgg8 (width {}): {split_name} accuracy {:.2} %",
         args.width / 2,
@@ -316,22 +332,4 @@ fn last_checkpoint(dir: &Path) -> Option<usize> {
                 .ok()
         })
         .max()
-}
-
-fn test_accuracy(student: &Vgg, test: &Loader) -> f64 {
-    let (mut correct, mut total) = (0i64, 0usize);
-    for batch in test.iter().flatten() {
-        let [n] = batch.labels.dims();
-        let predicted = student
-            .forward(batch.inputs.without_autodiff())
-            .argmax(1)
-            .reshape([n]);
-        correct += predicted
-            .equal(batch.labels.without_autodiff())
-            .int()
-            .sum()
-            .into_scalar::<i64>();
-        total += n;
-    }
-    correct as f64 / total.max(1) as f64
 }

@@ -339,16 +339,18 @@ fn markdown(a: &Ablation) -> String {
     let c = a.config;
     let split = a.eval_split;
     let mut s = String::new();
+    let lower = |value: &dyn std::fmt::Debug| format!("{value:?}").to_lowercase();
+    let (student, dataset, screening) = (lower(&c.student), lower(&c.dataset), lower(&c.screening));
     s += &format!(
         "Student {} (width {}; teachers width {}, {} epochs unless marked -eN) on {} ({} training \
          images, {} {split} images), {} student epochs, batch {}, seeds {:?}; T = {}, hard 1 / \
          soft 1 / feature {}{}; feature term off for {} epoch(s), then ramped over {} epoch(s); \
          screening {}, tau {}.\n\n",
-        format!("{:?}", c.student).to_lowercase(),
+        student,
         c.student_width,
         c.width,
         c.teacher_epochs,
-        format!("{:?}", c.dataset).to_lowercase(),
+        dataset,
         a.train_images,
         a.eval_images,
         c.epochs,
@@ -363,7 +365,7 @@ fn markdown(a: &Ablation) -> String {
         },
         c.feature_delay_epochs,
         c.feature_ramp_epochs,
-        format!("{:?}", c.screening),
+        screening,
         c.tau,
     );
     s += &format!("| teacher | parameters | {split} accuracy |\n|---|---:|---:|\n");

@@ -3,30 +3,27 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use burn::data::dataloader::batcher::Batcher;
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder, DataLoaderIterator, Progress};
-use burn::data::dataset::{Dataset, DatasetError};
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::module::Module;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::LrSchedulerConfig;
 use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use burn::train::metric::{AccuracyInput, AccuracyMetric, Adaptor, LossInput, LossMetric};
 use burn::train::{InferenceStep, Learner, LearnerSummary, SupervisedTraining, TrainStep};
 use burn_distill::data::{
-    Augmentation, CifarVariant, FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD,
-    ImageBatcher, ImageData, Split, cifar, load_fashion_mnist, shuffle,
+    Augmentation, CifarVariant, EpochLoader, FASHION_MNIST_DIR, FASHION_MNIST_MEAN,
+    FASHION_MNIST_STD, ImageBatcher, ImageData, Split, cifar, load_fashion_mnist,
 };
 use burn_distill::files::{PytorchLayout, load_weights_with_layout, save_weights};
 use burn_distill::models::{ResNet, ResNetConfig, Vgg, VggConfig, parameter_count};
 use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
 use burn_distill::{
     DistillBatch, FeatureModel, FeatureSpec, FrozenTeacher, ModelOutput, Prescreen, ScreeningRule,
-    Teacher, prescreen,
+    Teacher, evaluate, prescreen,
 };
 use serde::{Deserialize, Serialize};
 
@@ -46,8 +43,10 @@ pub struct Context<'a> {
     augmentation: Augmentation,
 }
 
-/// Any of the example's architectures, as one module type.
+/// Any of the example's architectures, as one module type. (One value per run: the size
+/// difference of the variants does not matter.)
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Net {
     Vgg(Vgg),
     ResNet(ResNet),
@@ -118,21 +117,20 @@ impl Context<'_> {
         }
     }
 
-    /// The training loader: augmented, shuffled anew each epoch, resumable after
-    /// `epochs_done` (see [`EpochLoader`]).
+    /// The training loader: augmented, shuffled anew each epoch, resumed after
+    /// `epochs_done` epochs (the library's `EpochLoader`: exactly the batches of an
+    /// uninterrupted run).
     pub fn train_loader(&self, seed: u64, epochs_done: usize) -> Loader {
         let batcher = self.batcher(Some(self.augmentation), seed);
-        let batches = self.train.labels.len().div_ceil(self.config.batch_size);
-        batcher.set_batch_counter((epochs_done * batches) as u64);
-        Arc::new(EpochLoader {
-            data: self.train.clone(),
-            batcher: Arc::new(batcher),
-            batch_size: self.config.batch_size,
-            device: self.device.clone().autodiff(),
+        let device = self.device.clone().autodiff();
+        let loader = EpochLoader::new(
+            self.train.clone(),
+            batcher,
+            self.config.batch_size,
+            device,
             seed,
-            epoch: Arc::new(AtomicU64::new(epochs_done as u64)),
-            range: None,
-        })
+        );
+        Arc::new(loader.resume_after(epochs_done))
     }
 
     /// An un-augmented loader in order, without autodiff.
@@ -152,123 +150,32 @@ impl Context<'_> {
         self.train.labels.len().div_ceil(self.config.batch_size)
     }
 
-    /// The models' accuracy and cross-entropy on `data` (the library's prescreen, which
-    /// evaluates any teacher; a student is frozen into one for it).
-    pub fn evaluate(
-        &self,
-        models: &[Arc<dyn Teacher>],
-        data: &Arc<ImageData>,
-    ) -> Result<Prescreen, String> {
-        let batches = self
-            .eval_loader(data)
+    /// `data` as un-augmented batches in order.
+    fn batches(&self, data: &Arc<ImageData>) -> Result<Vec<(Tensor<4>, Tensor<1, Int>)>, String> {
+        self.eval_loader(data)
             .iter()
             .map(|b| {
                 b.map(|b| (b.inputs, b.labels))
                     .map_err(|e| format!("cannot read a batch: {e}"))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        prescreen(models, batches, &ScreeningRule::BelowMean).map_err(|e| e.to_string())
+            .collect()
     }
 
-    /// Accuracy of one model on the evaluation split.
-    pub fn accuracy(&self, model: &Net) -> Result<f64, String> {
-        let frozen: Arc<dyn Teacher> = Arc::new(FrozenTeacher::from_model("model", model.clone()));
-        Ok(self.evaluate(&[frozen], &self.eval)?.accuracy[0])
-    }
-}
-
-/// A training loader whose order in epoch `e` is `data::shuffle` of the indices with seed
-/// `seed + e`: a run resumed after epoch `e` sees exactly the batches of an uninterrupted run.
-/// (Burn's `DataLoaderBuilder::shuffle` draws each epoch's order from one generator that
-/// burn-train forks when it moves the loader to its device, so a resumed run cannot replay
-/// it.) Augmentation is resumed through the batcher's counter.
-struct EpochLoader {
-    data: Arc<ImageData>,
-    batcher: Arc<ImageBatcher>,
-    batch_size: usize,
-    device: Device,
-    seed: u64,
-    /// Passes started so far, shared by the copies burn-train makes.
-    epoch: Arc<AtomicU64>,
-    /// The part of each epoch's order this loader serves (`slice`).
-    range: Option<(usize, usize)>,
-}
-
-impl EpochLoader {
-    fn copy(
+    /// The teachers' accuracy and cross-entropy on `data`, and which are at or below the
+    /// mean cross-entropy (the library's `prescreen`).
+    pub fn evaluate(
         &self,
-        device: Device,
-        range: Option<(usize, usize)>,
-    ) -> Arc<dyn DataLoader<DistillBatch>> {
-        Arc::new(Self {
-            data: self.data.clone(),
-            batcher: self.batcher.clone(),
-            batch_size: self.batch_size,
-            device,
-            seed: self.seed,
-            epoch: self.epoch.clone(),
-            range,
-        })
-    }
-}
-
-impl DataLoader<DistillBatch> for EpochLoader {
-    fn iter<'a>(&'a self) -> Box<dyn DataLoaderIterator<DistillBatch> + 'a> {
-        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst);
-        let mut order: Vec<usize> = (0..self.data.labels.len()).collect();
-        shuffle(&mut order, self.seed.wrapping_add(epoch));
-        if let Some((start, end)) = self.range {
-            order = order[start..end].to_vec();
-        }
-        Box::new(EpochIter {
-            loader: self,
-            order,
-            done: 0,
-        })
+        models: &[Arc<dyn Teacher>],
+        data: &Arc<ImageData>,
+    ) -> Result<Prescreen, String> {
+        prescreen(models, self.batches(data)?, &ScreeningRule::BelowMean).map_err(|e| e.to_string())
     }
 
-    fn num_items(&self) -> usize {
-        self.range
-            .map_or(self.data.labels.len(), |(start, end)| end - start)
-    }
-
-    fn to_device(&self, device: &Device) -> Arc<dyn DataLoader<DistillBatch>> {
-        self.copy(device.clone(), self.range)
-    }
-
-    fn slice(&self, start: usize, end: usize) -> Arc<dyn DataLoader<DistillBatch>> {
-        let offset = self.range.map_or(0, |(s, _)| s);
-        self.copy(self.device.clone(), Some((offset + start, offset + end)))
-    }
-}
-
-/// One pass of an [`EpochLoader`] in its epoch's order.
-struct EpochIter<'a> {
-    loader: &'a EpochLoader,
-    order: Vec<usize>,
-    done: usize,
-}
-
-impl Iterator for EpochIter<'_> {
-    type Item = Result<DistillBatch, DatasetError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let end = (self.done + self.loader.batch_size).min(self.order.len());
-        if self.done >= end {
-            return None;
-        }
-        let items: Result<Vec<_>, DatasetError> = self.order[self.done..end]
-            .iter()
-            .map(|&i| self.loader.data.get(i))
-            .collect();
-        self.done = end;
-        Some(items.map(|items| self.loader.batcher.batch(items, &self.loader.device)))
-    }
-}
-
-impl DataLoaderIterator<DistillBatch> for EpochIter<'_> {
-    fn progress(&self) -> Progress {
-        Progress::new(self.done, self.order.len(), Some("items".into()))
+    /// Accuracy of one model on the evaluation split (the library's `evaluate`).
+    pub fn accuracy(&self, model: &Net) -> Result<f64, String> {
+        Ok(evaluate(model, self.batches(&self.eval)?)
+            .map_err(|e| e.to_string())?
+            .accuracy)
     }
 }
 
@@ -596,12 +503,12 @@ pub struct ModelReport {
     pub test_accuracy: f64,
 }
 
+/// The frozen teachers and their rows of the results table.
+pub type LoadedTeachers = (Vec<Arc<dyn Teacher>>, Vec<ModelReport>);
+
 /// Loads (or, when `train` is set and no weights exist yet, trains) every teacher, and
 /// reports each one's parameters, file size and accuracy.
-pub fn teachers(
-    ctx: &Context,
-    train: bool,
-) -> Result<(Vec<Arc<dyn Teacher>>, Vec<ModelReport>), String> {
+pub fn teachers(ctx: &Context, train: bool) -> Result<LoadedTeachers, String> {
     let out = &ctx.cli.out;
     let mut teachers: Vec<Arc<dyn Teacher>> = Vec::new();
     let mut sizes = Vec::new();

@@ -7,6 +7,7 @@ mod cifar;
 mod fashion_mnist;
 mod image;
 mod image_folder;
+mod loader;
 
 pub use cifar::{
     CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, CifarVariant, load_cifar,
@@ -18,6 +19,7 @@ pub use fashion_mnist::{
 };
 pub use image::{Augmentation, ImageBatcher, ImageData, ImageItem, Split, shuffle};
 pub use image_folder::{CifarFolder, cifar, load_cifar_image_folder};
+pub use loader::EpochLoader;
 
 /// Reads `dir/name`, or `dir/name.gz` decompressed (at most 256 MiB), or `None` when
 /// neither exists.

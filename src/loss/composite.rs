@@ -298,6 +298,7 @@ impl DistillationLossOutput {
 
     /// The output of a step that ran the student alone: `total` and `"hard"` are its
     /// cross-entropy, `"soft"` and `"feature"` are 0.
+    #[cfg(feature = "train")]
     pub(crate) fn student_only(hard: Tensor<1>) -> Self {
         let zero = hard.zeros_like();
         let term = |name: &str, weight: f64, value: Tensor<1>| TermOutput {
