@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# GPU check: builds with wgpu, runs the test suite with the wgpu tests on the machine's GPU,
-# then the distillation-step benchmark on wgpu and flex, and prints their summary tables.
-# Never needed for CI (lavapipe covers the wgpu code path there); run it on a machine with a
-# real GPU and paste the tables into BENCHMARKS.md.
+# GPU check: on every GPU backend the machine has (CUDA when `nvidia-smi` finds a GPU, wgpu
+# always), runs the test suite with that backend's tests on the GPU, then the
+# distillation-step benchmark on it and on flex, and prints their summary tables. Never
+# needed for CI (lavapipe covers the wgpu code path there, `cargo check --features cuda` the
+# CUDA build); run it on a machine with a real GPU and paste the tables into BENCHMARKS.md.
 #
-#   scripts/gpu-check.sh                      # DiscreteGpu(0)
+#   scripts/gpu-check.sh                      # wgpu on DiscreteGpu(0), CUDA device 0
 #   GPU=IntegratedGpu(0) scripts/gpu-check.sh
+#   BACKENDS=cuda scripts/gpu-check.sh        # one backend only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CUBECL_WGPU_DEFAULT_DEVICE="${GPU:-DiscreteGpu(0)}"
 export NODEVICE_SELECT=1
 log="${OUT:-.}/gpu-check.log"
+: > "$log"
 
-echo "== tests on wgpu ($CUBECL_WGPU_DEFAULT_DEVICE)" | tee "$log"
-cargo test --release --features wgpu,train --test suite 2>&1 | tee -a "$log" | grep -E "^test result|FAILED|panicked" || true
+backends="${BACKENDS:-}"
+if [ -z "$backends" ]; then
+  backends="wgpu"
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    backends="cuda wgpu"
+  fi
+fi
 
-echo "== distill_step on wgpu and flex" | tee -a "$log"
-BENCH_DEVICES="${BENCH_DEVICES:-wgpu,flex}" BENCH_TEACHERS="${BENCH_TEACHERS:-1,3,5}" \
-  cargo bench --features wgpu --bench distill_step -- --noplot 2>&1 | tee -a "$log" \
-  | sed -n '/^summary on\|^teacher folding on/,/^$/p'
+for backend in $backends; do
+  echo "== tests on $backend" | tee -a "$log"
+  cargo test --release --features "$backend,train" --test suite 2>&1 | tee -a "$log" \
+    | grep -E "^test result|FAILED|panicked" || true
+  echo "== distill_step on $backend and flex" | tee -a "$log"
+  BENCH_DEVICES="${BENCH_DEVICES:-$backend,flex}" BENCH_TEACHERS="${BENCH_TEACHERS:-1,3,5}" \
+    cargo bench --features "$backend" --bench distill_step -- --noplot 2>&1 | tee -a "$log" \
+    | sed -n '/^summary on\|^teacher folding on/,/^$/p'
+done
 echo "full log: $log"

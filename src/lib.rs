@@ -47,6 +47,7 @@
 //! - `cpu-parallel` (default): SIMD kernels and rayon threads in the CPU backends
 //!   (`RAYON_NUM_THREADS` sets the thread count). Without it they run on one core.
 //! - `wgpu`: GPU through wgpu (Vulkan, Metal, DirectX), `Device::wgpu(..)`.
+//! - `cuda`: NVIDIA GPUs through Burn's CUDA backend, `Device::cuda(index)`.
 //! - `download` (implies `vision`): the `download` module: verified downloads of the CIFAR archives (ureq with rustls,
 //!   MD5, tar); the default build has no HTTP client.
 //! - `train`: burn-train integration: `TrainStep` / `InferenceStep` for [`Distiller`] and

@@ -36,6 +36,8 @@ pub fn devices(default: &str) -> Vec<(String, Device)> {
             "tch" => devices.push((name, Device::libtorch())),
             #[cfg(feature = "wgpu")]
             "wgpu" => devices.push((name, Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))),
+            #[cfg(feature = "cuda")]
+            "cuda" => devices.push((name, Device::cuda(0))),
             _ => {}
         }
     }

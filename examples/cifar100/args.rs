@@ -79,6 +79,9 @@ pub enum DeviceChoice {
     /// Burn's LibTorch backend (PyTorch's CPU kernels; build with `--features tch`).
     #[cfg(feature = "tch")]
     Tch,
+    /// An NVIDIA GPU through Burn's CUDA backend (build with `--features cuda`).
+    #[cfg(feature = "cuda")]
+    Cuda,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -53,6 +53,8 @@ fn run(args: &Args) -> Result<(), String> {
         DeviceChoice::Ndarray => Device::ndarray(),
         #[cfg(feature = "wgpu")]
         DeviceChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda => Device::cuda(0),
         #[cfg(feature = "tch")]
         #[allow(deprecated)] // burn-tch is deprecated in Burn 0.22
         DeviceChoice::Tch => Device::libtorch(),

@@ -141,6 +141,8 @@ pub enum DeviceChoice {
     Ndarray,
     Wgpu,
     Tch,
+    /// An NVIDIA GPU through Burn's CUDA backend (build with `--features cuda`)
+    Cuda,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]

@@ -192,6 +192,8 @@ pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Result<(Context<'a>, 
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         DeviceChoice::Tch => Device::libtorch(),
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda => Device::cuda(0),
         #[allow(unreachable_patterns)]
         other => {
             return Err(format!(

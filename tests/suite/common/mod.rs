@@ -38,8 +38,9 @@ pub fn cpu_devices() -> Vec<(&'static str, Device)> {
     devices
 }
 
-/// Every device compiled in: the CPU devices and, with the `wgpu` feature, the default wgpu
-/// adapter (llvmpipe through Mesa's lavapipe on machines without a GPU).
+/// Every device compiled in: the CPU devices, with the `wgpu` feature the default wgpu
+/// adapter (llvmpipe through Mesa's lavapipe on machines without a GPU), and with the `cuda`
+/// feature CUDA device 0.
 ///
 /// Tests that queue a backward pass on these devices end with `device.sync()`: a process
 /// that exits while lavapipe still runs queued work was once seen to crash at exit.
@@ -51,6 +52,8 @@ pub fn all_devices() -> Vec<(&'static str, Device)> {
         "wgpu",
         Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
     ));
+    #[cfg(feature = "cuda")]
+    devices.push(("cuda", Device::cuda(0)));
     devices
 }
 
