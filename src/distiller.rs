@@ -1,6 +1,7 @@
 //! The distiller: teachers, selector, adapters and loss in one training step.
 
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::config::Config;
@@ -229,12 +230,19 @@ impl DistillerConfig {
                 student_specs,
                 teacher_specs,
                 check_every: self.check_every,
+                home: device.clone(),
+                replicas: Arc::new(Mutex::new(Vec::new())),
                 steps: Arc::new(AtomicUsize::new(0)),
                 train_steps: Arc::new(AtomicUsize::new(0)),
             },
         })
     }
 }
+
+type TeacherSet<I> = Arc<[Arc<dyn Teacher<I>>]>;
+
+/// Teacher replicas per device.
+type Replicas<I> = Arc<Mutex<Vec<(Device, TeacherSet<I>)>>>;
 
 /// The frozen, non-trainable half of a [`Distiller`]: never visited by optimisers or
 /// recorders, so never saved in checkpoints.
@@ -246,6 +254,11 @@ struct DistillerParts<I: DistillInput> {
     student_specs: Vec<FeatureSpec>,
     teacher_specs: Vec<Vec<FeatureSpec>>,
     check_every: usize,
+    /// The device the distiller was built on; `teachers` run there.
+    home: Device,
+    /// Teacher replicas for the other devices batches arrived on, each made once (a cache of
+    /// constants shared by clones and forks, never training state).
+    replicas: Replicas<I>,
     /// Steps run so far (shared by clones, so the count survives optimizer updates).
     steps: Arc<AtomicUsize>,
     /// Training steps (student with autodiff) so far: the clock of the feature schedule.
@@ -403,10 +416,49 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// batch size, class count, feature count, feature kind or feature channels, or
     /// `labels` is not `[N]`. On checked steps (the first, then every [`DistillerConfig::check_every`]):
     /// [`Error::LabelOutOfRange`] and [`Error::NonFinite`] as in
-    /// [`Distiller::check_batch`].
+    /// [`Distiller::check_batch`]. [`Error::TeacherPlacement`] when the batch is on a device
+    /// a teacher cannot be placed on ([`Distiller::teachers_on`]).
     pub fn forward(&self, inputs: I, labels: Tensor<1, Int>) -> crate::Result<DistillOutput> {
-        let teacher_outputs = self.teacher_outputs(inputs.clone());
-        self.forward_with_teacher_outputs(inputs, labels, &teacher_outputs)
+        // The student runs where the batch is; the teachers of that device run beside it.
+        let student_out = self.student.forward_features(inputs.clone());
+        let teachers = self.teachers_on(&student_out.logits.device())?;
+        let inputs = inputs.without_autodiff();
+        let teacher_outputs: Vec<ModelOutput> = teachers
+            .iter()
+            .map(|teacher| teacher.forward(inputs.clone()))
+            .collect();
+        self.step(student_out, labels, &teacher_outputs)
+    }
+
+    /// The teachers as they run on `device`: the originals on the device the distiller was
+    /// built on, elsewhere replicas made once by [`Teacher::to_device`] and reused (the
+    /// teachers' weights are never copied per step). burn-train's multi-device strategies
+    /// fork the distiller onto each device; the forks share these replicas.
+    ///
+    /// # Errors
+    /// [`Error::TeacherPlacement`] naming the teacher and the device when one cannot be
+    /// placed there.
+    pub fn teachers_on(&self, device: &Device) -> crate::Result<Arc<[Arc<dyn Teacher<I>>]>> {
+        if *device == self.parts.home {
+            return Ok(self.parts.teachers.clone());
+        }
+        let mut replicas = self
+            .parts
+            .replicas
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, set)) = replicas.iter().find(|(d, _)| d == device) {
+            return Ok(set.clone());
+        }
+        let set: TeacherSet<I> = self
+            .parts
+            .teachers
+            .iter()
+            .map(|teacher| teacher.to_device(device))
+            .collect::<crate::Result<Vec<_>>>()?
+            .into();
+        replicas.push((device.clone(), set.clone()));
+        Ok(set)
     }
 
     /// Like [`Distiller::forward`], with teacher outputs computed elsewhere (cached or
@@ -422,6 +474,16 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         teacher_outputs: &[ModelOutput],
     ) -> crate::Result<DistillOutput> {
         let student_out = self.student.forward_features(inputs);
+        self.step(student_out, labels, teacher_outputs)
+    }
+
+    /// Selector, adapters and loss for a student output and its teachers' outputs.
+    fn step(
+        &self,
+        student_out: ModelOutput,
+        labels: Tensor<1, Int>,
+        teacher_outputs: &[ModelOutput],
+    ) -> crate::Result<DistillOutput> {
         let [n, c] = student_out.logits.dims();
         self.check_outputs(n, c, &student_out.features, teacher_outputs, &labels)?;
         let step = self.parts.steps.fetch_add(1, Ordering::Relaxed);

@@ -31,6 +31,7 @@ use std::path::PathBuf;
 /// | `TopK(0)`, `TopK(k > K)`, NaN or negative `MaxCrossEntropy` | [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] |
 /// | `Fixed` weights of the wrong length, negative, non-finite or all zero | [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] |
 /// | Adapter with 0 channels, ResNet depth not `6n + 2` | `init` of the config | [`Error::InvalidConfig`] |
+/// | A batch on a device a teacher cannot be placed on | [`Distiller::forward`] (a distiller forked to that device), `Teacher::to_device` | [`Error::TeacherPlacement`] naming the teacher and the device |
 /// | A config file with unknown fields, wrong types, or not JSON | [`crate::files::load_config`] | [`Error::ConfigFile`] naming the file and field |
 /// | A CIFAR file that is truncated or of the wrong size | [`crate::data::parse_cifar`], [`crate::data::load_cifar`] | [`Error::TruncatedFile`] naming the file and record |
 /// | An IDX file with a wrong magic number, wrong size or truncated | [`crate::data::parse_idx_images`], [`crate::data::parse_idx_labels`] | [`Error::InvalidFormat`] naming the file |
@@ -132,6 +133,18 @@ pub enum Error {
     FeatureSpecsUnknown {
         /// `student` or `teacher K (name)`.
         model: String,
+    },
+
+    /// A teacher could not be placed on a device (a device that cannot hold its weights, or a
+    /// teacher type that cannot move).
+    #[error("cannot place teacher {teacher} on {device}: {reason}")]
+    TeacherPlacement {
+        /// The teacher's name.
+        teacher: String,
+        /// The device, as Burn names it.
+        device: String,
+        /// Why.
+        reason: String,
     },
 
     /// A configuration value is out of its valid range.

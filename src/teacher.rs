@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
 use crate::model::{DistillInput, Feature, FeatureModel, FeatureSpec, ModelOutput};
 
@@ -26,6 +26,19 @@ pub trait Teacher<I: DistillInput = Tensor<4>>: Send + Sync + fmt::Debug {
     /// Runs the teacher on a batch. `input` may be on an autodiff device; the teacher
     /// works on a copy without autodiff.
     fn forward(&self, input: I) -> ModelOutput;
+    /// A copy of this teacher that runs on `device` (its weights moved there once). The
+    /// [`crate::Distiller`] asks for one replica per device its batches arrive on and reuses
+    /// it. The default refuses: implement it for teachers that can move.
+    ///
+    /// # Errors
+    /// [`crate::Error::TeacherPlacement`] naming the teacher and the device.
+    fn to_device(&self, device: &Device) -> crate::Result<Arc<dyn Teacher<I>>> {
+        Err(crate::Error::TeacherPlacement {
+            teacher: self.name().to_string(),
+            device: format!("{device:?}"),
+            reason: "this Teacher type does not implement to_device".into(),
+        })
+    }
 }
 
 type ForwardFn<M, I> = dyn Fn(&M, I) -> ModelOutput + Send + Sync;
@@ -133,7 +146,7 @@ impl<M, I> fmt::Debug for FrozenTeacher<M, I> {
     }
 }
 
-impl<M: Module + Sync, I: DistillInput> Teacher<I> for FrozenTeacher<M, I> {
+impl<M: Module + Sync + 'static, I: DistillInput> Teacher<I> for FrozenTeacher<M, I> {
     fn name(&self) -> &str {
         &self.name
     }
@@ -144,6 +157,32 @@ impl<M: Module + Sync, I: DistillInput> Teacher<I> for FrozenTeacher<M, I> {
 
     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
         self.feature_specs.clone()
+    }
+
+    /// Moves the frozen module to `device` once (`Module::to_device`); a device that cannot
+    /// hold it is an error naming the device, not a panic.
+    fn to_device(&self, device: &Device) -> crate::Result<Arc<dyn Teacher<I>>> {
+        let model = self.model.clone();
+        let target = device.clone();
+        let moved = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            model.to_device(&target)
+        }))
+        .map_err(|panic| crate::Error::TeacherPlacement {
+            teacher: self.name.clone(),
+            device: format!("{device:?}"),
+            reason: panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "moving the weights failed".into()),
+        })?;
+        Ok(Arc::new(Self {
+            name: self.name.clone(),
+            model: moved,
+            num_classes: self.num_classes,
+            feature_specs: self.feature_specs.clone(),
+            forward: self.forward.clone(),
+        }))
     }
 
     fn forward(&self, input: I) -> ModelOutput {

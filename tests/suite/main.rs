@@ -15,6 +15,7 @@ mod frozen_teachers;
 mod generic_inputs;
 mod loss;
 mod models;
+mod placement;
 mod prescreen_cache;
 mod properties;
 mod pytorch;
