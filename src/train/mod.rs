@@ -4,30 +4,35 @@
 //! and mean weight, and `Classifier` for plain training of teachers and baselines in the
 //! same loop.
 //!
-//! ```no_run
-//! # // Compiled, not run: a full training loop is exercised in `tests/suite/training.rs`.
-//! use burn::optim::SgdConfig;
-//! use burn::optim::lr_scheduler::constant::ConstantLr;
-//! use burn::train::metric::{AccuracyMetric, LossMetric};
-//! use burn::train::{Learner, SupervisedTraining};
-//! use burn_distill::Distiller;
-//! use burn_distill::models::Cnn;
-//! use burn_distill::train::{LossPart, LossPartMetric};
-//! # fn run(distiller: Distiller<Cnn>,
-//! #        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>,
-//! #        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>) {
-//! let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(0.05));
-//! let result = SupervisedTraining::new("/tmp/run", train, valid)
-//!     .metric_train_numeric(AccuracyMetric::new())
-//!     .metric_valid_numeric(AccuracyMetric::new())
-//!     .metric_train_numeric(LossMetric::new())
-//!     .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
-//!     .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
-//!     .num_epochs(10)
-//!     .launch(learner);
-//! let student = result.model.into_student();
-//! # }
-//! ```
+//! With the `train` feature, a burn-train run:
+#![cfg_attr(
+    feature = "train",
+    doc = r#"```no_run
+# // Compiled, not run: a full training loop is exercised in `tests/suite/training.rs`.
+use burn::optim::SgdConfig;
+use burn::optim::lr_scheduler::constant::ConstantLr;
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{Learner, SupervisedTraining};
+use burn_distill::Distiller;
+use burn_distill::models::Cnn;
+use burn_distill::train::{LossPart, LossPartMetric};
+# fn run(distiller: Distiller<Cnn>,
+#        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>,
+#        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>) {
+let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(0.05));
+let result = SupervisedTraining::new("/tmp/run", train, valid)
+    .metric_train_numeric(AccuracyMetric::new())
+    .metric_valid_numeric(AccuracyMetric::new())
+    .metric_train_numeric(LossMetric::new())
+    .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
+    .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
+    .num_epochs(10)
+    .launch(learner);
+let student = result.model.into_student();
+# }
+```
+"#
+)]
 
 use burn::tensor::{Int, Tensor};
 
