@@ -176,7 +176,7 @@ fn distill_step(
         .forward(w.images.clone(), w.labels.clone())
         .unwrap();
     let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
-    let distiller = optim.step(0.05, distiller, grads);
+    let distiller = optim.step(0.05, distiller, grads).advance();
     w.device.sync().unwrap();
     distiller
 }
@@ -383,7 +383,7 @@ fn tricks(name: &str, w: &Workload) {
                 .forward_with_teacher_outputs(images.clone(), labels.clone(), &outputs)
                 .unwrap();
             let grads = GradientsParams::from_grads(out.loss.total.backward(), &d);
-            cached = Some(cached_optim.step(0.05, d, grads));
+            cached = Some(cached_optim.step(0.05, d, grads).advance());
             w.device.sync().unwrap();
             epoch.push(t.elapsed().as_secs_f64());
         }

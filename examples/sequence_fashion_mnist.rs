@@ -282,7 +282,7 @@ fn main() -> std::process::ExitCode {
                         let out = distiller.forward(inputs, labels).expect("valid batch");
                         let grads =
                             GradientsParams::from_grads(out.loss.total.backward(), &distiller);
-                        distiller = optimizer.step(1e-3, distiller, grads);
+                        distiller = optimizer.step(1e-3, distiller, grads).advance();
                         step += 1;
                     }
                 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param, ParamId};
 use burn::tensor::{Device, Int, Tensor};
 
 use crate::adapter::{FeatureAdapter, FeatureAdapterConfig};
@@ -223,6 +223,10 @@ impl DistillerConfig {
         Ok(Distiller {
             student,
             adapters,
+            optimizer_steps: Param::initialized(
+                ParamId::new(),
+                Tensor::<1, Int>::zeros([1], device),
+            ),
             parts: DistillerParts {
                 teachers: teachers.into(),
                 selector,
@@ -233,7 +237,6 @@ impl DistillerConfig {
                 home: device.clone(),
                 replicas: Arc::new(Mutex::new(Vec::new())),
                 steps: Arc::new(AtomicUsize::new(0)),
-                train_steps: Arc::new(AtomicUsize::new(0)),
             },
         })
     }
@@ -261,8 +264,6 @@ struct DistillerParts<I: DistillInput> {
     replicas: Replicas<I>,
     /// Steps run so far (shared by clones, so the count survives optimizer updates).
     steps: Arc<AtomicUsize>,
-    /// Training steps (student with autodiff) so far: the clock of the feature schedule.
-    train_steps: Arc<AtomicUsize>,
 }
 
 impl<I: DistillInput> DistillerParts<I> {
@@ -328,6 +329,11 @@ pub struct Distiller<S, I: DistillInput = Tensor<4>> {
     pub student: S,
     /// One adapter per (teacher, feature), index `teacher * F + feature`.
     pub adapters: Vec<FeatureAdapter>,
+    /// Optimizer steps taken so far, `[1]`: the clock of the feature schedule. Part of the
+    /// record (saved in checkpoints, restored with them), forked with the module onto every
+    /// device, never touched by an optimizer; advanced by [`Distiller::advance`] (burn-train
+    /// calls it after every optimizer step).
+    optimizer_steps: Param<Tensor<1, Int>>,
     #[module(skip)]
     parts: DistillerParts<I>,
 }
@@ -403,9 +409,9 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     }
 
     /// One distillation step: teachers, selector, student, adapters and loss. The loss is
-    /// the configured one at the current training step (its feature schedule applied, see
-    /// [`DistillationLossConfig`]); a call with the student on an autodiff device advances
-    /// that count ([`Distiller::train_steps`]).
+    /// the configured one after [`Distiller::optimizer_steps`] optimizer steps (its feature
+    /// schedule applied on the device, see [`DistillationLossConfig`]); the count itself
+    /// moves only with [`Distiller::advance`].
     ///
     /// # Shapes
     /// - `inputs`: `N` samples (`[N, channels, height, width]` for images)
@@ -487,13 +493,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         let [n, c] = student_out.logits.dims();
         self.check_outputs(n, c, &student_out.features, teacher_outputs, &labels)?;
         let step = self.parts.steps.fetch_add(1, Ordering::Relaxed);
-        // The feature schedule's clock: training steps only; evaluation reads it.
-        let train_step = if student_out.logits.is_autodiff() {
-            self.parts.train_steps.fetch_add(1, Ordering::Relaxed)
-        } else {
-            self.parts.train_steps.load(Ordering::Relaxed)
-        };
-        let loss = self.parts.loss.at_step(train_step);
+        let loss = &self.parts.loss;
         let every = self.parts.check_every;
         if every > 0 && step.is_multiple_of(every) {
             self.check_batch(&labels, Some(&student_out.logits), teacher_outputs)?;
@@ -524,12 +524,13 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         } else {
             Vec::new()
         };
-        let loss = loss.forward(
+        let loss = loss.forward_at_step(
             student_out.logits.clone(),
             labels,
             teacher_outputs,
             &adapted,
             selection.weights.clone(),
+            self.optimizer_steps.val(),
         );
         Ok(DistillOutput {
             loss,
@@ -543,16 +544,17 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         self.parts.steps.load(Ordering::Relaxed)
     }
 
-    /// Number of training steps run so far: forward calls whose student ran on an autodiff
-    /// device (evaluation on an inference copy, `distiller.valid()`, does not count). The feature
-    /// schedule of [`DistillationLossConfig`] is read off this count. Shared by clones.
-    pub fn train_steps(&self) -> usize {
-        self.parts.train_steps.load(Ordering::Relaxed)
+    /// Optimizer steps counted so far (one small host read: for logs and tests, not the
+    /// training step).
+    pub fn optimizer_steps(&self) -> usize {
+        let data = self.optimizer_steps.val().into_data().convert::<i64>();
+        data.try_to_vec::<i64>().map_or(0, |v| v[0].max(0) as usize)
     }
 
-    /// Sets the training-step count, e.g. to `epochs_done · batches_per_epoch` when a run
-    /// resumes from a checkpoint (records hold parameters only, not this count), so the
-    /// feature schedule continues where it stopped. Affects every clone.
+    /// The distiller after one more optimizer step: the feature schedule's clock advanced
+    /// by one. burn-train calls it after every optimizer update (`TrainStep::optimize`);
+    /// a hand-written loop calls it after its own `optim.step(..)`. The count is part of
+    /// the record, so a checkpoint restores it with the weights.
     ///
     /// # Example
     /// ```
@@ -564,11 +566,14 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// let model = || CnnConfig::new(4).with_width(2).init(&device);
     /// let teachers: Vec<Arc<dyn Teacher>> = vec![Arc::new(FrozenTeacher::from_model("t", model()))];
     /// let distiller = DistillerConfig::new().init(model(), teachers, &device).unwrap();
-    /// distiller.set_train_steps(1_000);
-    /// assert_eq!(distiller.train_steps(), 1_000);
+    /// assert_eq!(distiller.optimizer_steps(), 0);
+    /// let distiller = distiller.advance().advance();
+    /// assert_eq!(distiller.optimizer_steps(), 2);
     /// ```
-    pub fn set_train_steps(&self, steps: usize) {
-        self.parts.train_steps.store(steps, Ordering::Relaxed);
+    #[must_use]
+    pub fn advance(mut self) -> Self {
+        self.optimizer_steps = self.optimizer_steps.map(|t| t.add_scalar(1));
+        self
     }
 
     /// Checks one batch's values: every label in `0..C`, and no NaN or infinity in the

@@ -239,8 +239,7 @@ fn run(args: &Args) -> Result<(), String> {
             .metric_train_numeric(LossPartMetric::teacher(TeacherStat::MeanWeight, k));
     }
     if resume_epoch > 0 {
-        // Records hold parameters, not the step count the feature schedule reads.
-        distiller.set_train_steps(resume_epoch * steps_per_epoch);
+        // The checkpoint restores the weights and the schedule's step count alike.
         training = training.checkpoint(resume_epoch);
     }
     let learner = Learner::new(

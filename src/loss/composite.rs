@@ -75,9 +75,9 @@ pub enum TeacherReduction {
 /// scale set `teacher_reduction` to [`TeacherReduction::DivideByTeachers`] (or use
 /// [`DistillationLossConfig::ca_mkd`]).
 ///
-/// **Feature-term schedule.** With `t` the number of training steps taken so far (counted
-/// by the [`crate::Distiller`], which keeps it in its record), delay `D = feature_delay_steps` and ramp
-/// `R = feature_ramp_steps`, the feature term's weight at step `t` is
+/// **Feature-term schedule.** With `t` the number of optimizer steps taken so far (counted
+/// by the [`crate::Distiller`] in its record, [`crate::Distiller::optimizer_steps`]), delay
+/// `D = feature_delay_steps` and ramp `R = feature_ramp_steps`, the feature term's weight at step `t` is
 /// `feature_weight · s(t)`, where `s(t) = 0` for `t < D`, `s(t) = min(1, (t - D + 1) / R)`
 /// for `t >= D` when `R > 0`, and `s(t) = 1` for `t >= D` when `R = 0`. CA-MKD's code
 /// switches its feature term off for the first epoch (a delay of one epoch of steps, no
@@ -252,7 +252,8 @@ impl WeightedTerm {
 pub struct TermOutput {
     /// The term's name ([`LossTerm::name`]).
     pub name: String,
-    /// The weight it entered the total with (after the schedule).
+    /// Its weight in the total (for the scheduled feature term: before the schedule's
+    /// factor, which [`DistillationLoss::forward_at_step`] applies on the device).
     pub weight: f64,
     /// Its unweighted, reduced value, `[1]`.
     pub value: Tensor<1>,
@@ -373,6 +374,22 @@ impl DistillationLoss {
         }
     }
 
+    /// The schedule factor `s(step)` computed on the device from a step count `[1]` (no host
+    /// read): what [`DistillationLoss::forward_at_step`] scales the scheduled terms by.
+    /// Equal to [`DistillationLoss::schedule_at`] up to `f32` rounding.
+    pub fn schedule_tensor(&self, step: Tensor<1, Int>) -> Tensor<1> {
+        let c = &self.config;
+        let t = step.float();
+        let delay = c.feature_delay_steps as f64;
+        if c.feature_ramp_steps == 0 {
+            t.greater_equal_elem(delay).float()
+        } else {
+            t.sub_scalar(delay - 1.0)
+                .div_scalar(c.feature_ramp_steps as f64)
+                .clamp(0.0, 1.0)
+        }
+    }
+
     /// The feature term's weight after `step` training steps: `feature_weight · s(step)`
     /// with the schedule `s` of [`DistillationLossConfig`].
     pub fn feature_weight_at(&self, step: usize) -> f64 {
@@ -424,6 +441,49 @@ impl DistillationLoss {
         adapted_features: &[Vec<Feature>],
         weights: Tensor<2>,
     ) -> DistillationLossOutput {
+        let input = (
+            student_logits,
+            labels,
+            teacher_outputs,
+            adapted_features,
+            weights,
+        );
+        self.forward_scaled(input, None)
+    }
+
+    /// [`DistillationLoss::forward`] after `step` optimizer steps (a count `[1]` on the
+    /// device, as the [`crate::Distiller`] keeps it): the scheduled (feature) term enters
+    /// the total with `feature_weight · s(step)`, computed on the device
+    /// ([`DistillationLoss::schedule_tensor`]). Its reported value is the unweighted term,
+    /// computed whenever `feature_weight > 0`, also while `s(step) = 0`.
+    ///
+    /// # Panics
+    /// As [`DistillationLoss::forward`].
+    pub fn forward_at_step(
+        &self,
+        student_logits: Tensor<2>,
+        labels: Tensor<1, Int>,
+        teacher_outputs: &[ModelOutput],
+        adapted_features: &[Vec<Feature>],
+        weights: Tensor<2>,
+        step: Tensor<1, Int>,
+    ) -> DistillationLossOutput {
+        let schedule = self.schedule_tensor(step);
+        let input = (
+            student_logits,
+            labels,
+            teacher_outputs,
+            adapted_features,
+            weights,
+        );
+        self.forward_scaled(input, Some(schedule))
+    }
+
+    fn forward_scaled(
+        &self,
+        (student_logits, labels, teacher_outputs, adapted_features, weights): ForwardInput<'_>,
+        schedule: Option<Tensor<1>>,
+    ) -> DistillationLossOutput {
         let [n, _] = student_logits.dims();
         let k = teacher_outputs.len();
         assert_same_dims("DistillationLoss weights", &[n, k], &weights.dims());
@@ -448,7 +508,10 @@ impl DistillationLoss {
             } else {
                 student_logits.zeros_like().sum().mul_scalar(0.0)
             };
-            let weighted = value.clone().mul_scalar(t.weight);
+            let mut weighted = value.clone().mul_scalar(t.weight);
+            if let (true, Some(s)) = (t.scheduled, &schedule) {
+                weighted = weighted * s.clone();
+            }
             total = Some(match total {
                 Some(acc) => acc + weighted,
                 None => weighted,
@@ -465,6 +528,15 @@ impl DistillationLoss {
         }
     }
 }
+
+/// The arguments of [`DistillationLoss::forward`], in order.
+type ForwardInput<'a> = (
+    Tensor<2>,
+    Tensor<1, Int>,
+    &'a [ModelOutput],
+    &'a [Vec<Feature>],
+    Tensor<2>,
+);
 
 /// `mean_i sum_k w[i, k] · loss[i, k]` from `[N, K]` values, divided by `K` for
 /// [`TeacherReduction::DivideByTeachers`].

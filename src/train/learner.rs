@@ -4,6 +4,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use burn::module::Module;
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::optim::{GradientsParams, ModuleOptimizer, MultiGradientsParams};
 
 use burn::tensor::{Int, Tensor, TensorReadError};
 use burn::train::logger::{EvaluationProgressLogger, TrainingProgressLogger};
@@ -259,6 +261,28 @@ impl<S: FeatureModel<I> + 'static, I: DistillInput> TrainStep for Distiller<S, I
             teacher_mean_weight: Some(out.selection.mean_weight()),
         };
         TrainOutput::new(self, grads, item)
+    }
+
+    /// The optimizer's update, then one more count on the schedule's clock
+    /// ([`Distiller::advance`]): the count follows optimizer steps, the same on every
+    /// device (burn-train forks the updated model).
+    fn optimize(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr_module: ModuleLearningRate,
+        grads: GradientsParams,
+    ) -> Self {
+        optim.step(lr_module, self, grads).advance()
+    }
+
+    /// As [`TrainStep::optimize`], for gradients gathered on several devices.
+    fn optimize_multi(
+        self,
+        optim: &mut ModuleOptimizer,
+        lr_module: ModuleLearningRate,
+        grads: MultiGradientsParams,
+    ) -> Self {
+        optim.step_multi(lr_module, self, grads).advance()
     }
 }
 

@@ -111,7 +111,7 @@ fn student_alone_equals_the_distiller_with_soft_and_feature_weight_zero() {
                 let out = distiller.forward(images, labels).unwrap();
                 losses.push(out.loss.total.clone().into_scalar::<f64>());
                 let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
-                distiller = optim.step(lr, distiller, grads);
+                distiller = optim.step(lr, distiller, grads).advance();
             }
             (losses, distiller.into_student())
         };
@@ -211,16 +211,18 @@ fn feature_schedule_follows_its_formula() {
     assert!(err.to_string().contains("feature_weight"), "{err}");
 }
 
-/// The distiller applies the schedule on its count of training steps: before the delay the
-/// total is hard + soft, then hard + soft + w(t) · feature; inference copies do not advance
-/// the count; `set_train_steps` moves it (resume).
+/// The distiller applies the schedule on its count of optimizer steps, kept in its record:
+/// the total is hard + soft + w(t) · feature with w from the schedule's formula (before the
+/// delay the feature term is reported but has no weight); forward calls, inference copies and
+/// clones do not advance the count, `advance` does; a saved and reloaded distiller resumes the
+/// count.
 #[test]
-fn distiller_applies_the_feature_schedule_on_training_steps() {
+fn distiller_applies_the_feature_schedule_on_optimizer_steps() {
     let (name, plain) = ("flex", Device::default());
     let _seeded = common::seeded(&plain, 9);
     let device = plain.clone().autodiff();
     let (delay, ramp, weight) = (2, 3, 4.0);
-    let distiller = DistillerConfig::new()
+    let mut distiller = DistillerConfig::new()
         .with_loss(
             DistillationLossConfig::new()
                 .with_feature_weight(weight)
@@ -233,47 +235,65 @@ fn distiller_applies_the_feature_schedule_on_training_steps() {
             &device,
         )
         .unwrap();
+    let read = |t: &Tensor<1>| t.clone().into_scalar::<f64>();
     for step in 0..7 {
-        assert_eq!(distiller.train_steps(), step);
-        // An inference copy sees the weight of the current step and does not count.
+        assert_eq!(distiller.optimizer_steps(), step);
+        // An inference copy sees the weight of the current step.
         let (images, labels) = batch(step, &plain);
         let inference = distiller.valid().forward(images, labels).unwrap();
-        assert_eq!(distiller.train_steps(), step);
         let (images, labels) = batch(step, &device);
         let out = distiller.forward(images, labels).unwrap();
-        let read = |t: &Tensor<1>| t.clone().into_scalar::<f64>();
-        let (total, hard, soft, feature) = (
-            read(&out.loss.total),
-            read(&out.loss.hard()),
-            read(&out.loss.soft()),
-            read(&out.loss.feature()),
+        assert_eq!(
+            distiller.optimizer_steps(),
+            step,
+            "a forward call does not count"
         );
         let w = schedule(step, delay, ramp, weight);
-        let want = hard + soft + w * feature;
-        assert!(
-            (total - want).abs() <= 1e-5 * want.abs().max(1.0),
-            "{name} step {step}: total {total} vs hard {hard} + soft {soft} + {w} x feature {feature}"
-        );
-        if step < delay {
-            assert_eq!(
-                feature, 0.0,
-                "{name} step {step}: feature term before the delay"
+        for (what, out) in [("training", &out), ("inference", &inference)] {
+            let (total, hard, soft, feature) = (
+                read(&out.loss.total),
+                read(&out.loss.hard()),
+                read(&out.loss.soft()),
+                read(&out.loss.feature()),
             );
-        } else {
-            assert!(feature > 0.0, "{name} step {step}: feature term {feature}");
+            let want = hard + soft + w * feature;
+            assert!(
+                (total - want).abs() <= 1e-5 * want.abs().max(1.0),
+                "{name} {what} step {step}: total {total} vs hard {hard} + soft {soft} + {w} x feature {feature}"
+            );
+            assert!(
+                feature > 0.0,
+                "{name} {what} step {step}: feature term {feature}"
+            );
         }
-        let inference_feature = read(&inference.loss.feature());
-        assert_eq!(
-            inference_feature == 0.0,
-            step < delay,
-            "{name} step {step}: inference feature term {inference_feature}"
-        );
+        distiller = distiller.advance();
     }
-    distiller.set_train_steps(1);
-    assert_eq!(distiller.train_steps(), 1);
+    // The count is in the record: a reloaded distiller continues at step 7 (full weight).
+    let dir = common::temp_path("schedule", "record");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("distiller.bpk");
+    distiller.clone().save_file(&path).unwrap();
+    let fresh = DistillerConfig::new()
+        .with_loss(
+            DistillationLossConfig::new()
+                .with_feature_weight(weight)
+                .with_feature_delay_steps(delay)
+                .with_feature_ramp_steps(ramp),
+        )
+        .init(
+            CnnConfig::new(CLASSES).with_width(4).init(&device),
+            random_teachers(&plain),
+            &device,
+        )
+        .unwrap();
+    assert_eq!(fresh.optimizer_steps(), 0);
+    let reloaded = fresh.try_load_file(&path).unwrap();
+    assert_eq!(reloaded.optimizer_steps(), 7);
     let (images, labels) = batch(0, &device);
-    let out = distiller.forward(images, labels).unwrap();
-    assert_eq!(out.loss.feature().into_scalar::<f64>(), 0.0);
+    let out = reloaded.forward(images, labels).unwrap().loss;
+    let want = read(&out.hard()) + read(&out.soft()) + weight * read(&out.feature());
+    assert!((read(&out.total) - want).abs() <= 1e-5 * want.abs().max(1.0));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// `DivideByTeachers` divides the soft and feature terms by `K` and nothing else.

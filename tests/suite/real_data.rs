@@ -114,7 +114,7 @@ fn distillation_on_fashion_mnist_learns() {
             }
             let out = distiller.forward(batch.inputs, batch.labels).unwrap();
             let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
-            distiller = optim.step(2e-3, distiller, grads);
+            distiller = optim.step(2e-3, distiller, grads).advance();
             step += 1;
         }
     }

@@ -148,7 +148,7 @@ fn plain_loop_distillation_learns() {
             losses.push(out.loss.total.clone().into_scalar::<f32>());
             kept.push(floats(&out.selection.keep_rate()));
             let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
-            distiller = optim.step(0.01, distiller, grads);
+            distiller = optim.step(0.01, distiller, grads).advance();
         }
         let first: f32 = losses[..8].iter().sum::<f32>() / 8.0;
         let last: f32 = losses[losses.len() - 8..].iter().sum::<f32>() / 8.0;
@@ -246,6 +246,9 @@ mod supervised {
             .num_epochs(8)
             .launch(learner);
         assert!(result.error.is_none(), "{name}: {:?}", result.error);
+        // burn-train advanced the schedule's clock once per optimizer step: 8 epochs of
+        // 256 / 32 batches.
+        assert_eq!(result.model.optimizer_steps(), 8 * 8, "{name}");
         let student = result.model.into_student();
         let after = accuracy(&student, &test, &plain);
         eprintln!("{name}: student test accuracy {before:.3} -> {after:.3}");
