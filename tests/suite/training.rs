@@ -272,3 +272,123 @@ mod supervised {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+/// burn-train's MultiDevice strategy on two CPU devices (flex and ndarray: distinct backends,
+/// so distinct devices to Burn; device 0 gets the first half of the data and device 1 the
+/// second, `split_dataloader`): the run trains, the teachers run as replicas on device 1, the
+/// schedule's clock counts optimizer steps on every replica, and the student ends where the
+/// same run on flex + flex ends (no step mixes the devices' tensors), in both optimizer modes
+/// (asserted to 1e-4 of the logits' scale).
+#[cfg(all(feature = "train", feature = "flex", feature = "ndarray"))]
+mod multi_device {
+    use super::*;
+    use burn::data::dataloader::DataLoaderBuilder;
+    use burn::data::dataloader::batcher::Batcher;
+    use burn::data::dataset::InMemDataset;
+    use burn::optim::SgdConfig;
+    use burn::optim::lr_scheduler::constant::ConstantLr;
+    use burn::train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
+    use burn_distill::{DistillBatch, Distiller};
+
+    #[derive(Clone, Debug)]
+    struct Item(Vec<f32>, i64);
+
+    struct ItemBatcher;
+
+    impl Batcher<Item, DistillBatch> for ItemBatcher {
+        fn batch(&self, items: Vec<Item>, device: &Device) -> DistillBatch {
+            let n = items.len();
+            let images: Vec<f32> = items.iter().flat_map(|i| i.0.clone()).collect();
+            let labels: Vec<i64> = items.iter().map(|i| i.1).collect();
+            DistillBatch {
+                inputs: Tensor::from_data(TensorData::new(images, [n, 3, SIZE, SIZE]), device),
+                labels: Tensor::from_data(TensorData::new(labels, [n]), device),
+            }
+        }
+    }
+
+    fn run(strategy: Option<ExecutionStrategy>, name: &str) -> (Vec<f32>, usize) {
+        #[allow(deprecated)]
+        let (flex, ndarray) = (Device::flex(), Device::ndarray());
+        let _seeded = common::seeded(&flex, 5);
+        let home = flex.clone().autodiff();
+        let data = synthetic(64, 31);
+        let per = 3 * SIZE * SIZE;
+        let items: Vec<Item> = (0..data.len())
+            .map(|i| Item(data.images[i * per..(i + 1) * per].to_vec(), data.labels[i]))
+            .collect();
+        let teachers = teachers(&data, &home);
+        let student = CnnConfig::new(CLASSES).with_width(4).init(&home);
+        let distiller: Distiller<Cnn> = DistillerConfig::new()
+            .with_loss(common::loss_from_step_0())
+            .init(student, teachers, &home)
+            .unwrap();
+        let loader = |items: Vec<Item>| {
+            DataLoaderBuilder::new(ItemBatcher)
+                .batch_size(32)
+                .set_device(home.clone())
+                .build(InMemDataset::new(items))
+        };
+        let mut training = SupervisedTraining::new(
+            common::temp_path("multi-device", name),
+            loader(items.clone()),
+            loader(items[..32].to_vec()),
+        )
+        .with_application_logger(None)
+        .num_epochs(2);
+        training = match strategy {
+            Some(strategy) => training.with_training_strategy(strategy.into()),
+            None => training.grads_accumulation(2),
+        };
+        let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(0.05));
+        let result = training.launch(learner);
+        assert!(result.error.is_none(), "{name}: {:?}", result.error);
+        let steps = result.model.optimizer_steps();
+        // Device 1's replicas exist (made during training) and run there.
+        let replicas = result.model.teachers_on(&ndarray).unwrap();
+        let probe = Tensor::<4>::from_data(
+            TensorData::new(items[0].0.clone(), [1, 3, SIZE, SIZE]),
+            &ndarray,
+        );
+        assert_eq!(replicas[0].forward(probe).logits.device(), ndarray);
+        let student = result.model.into_student().valid();
+        let (images, _) = data.batch(0, 16, &flex);
+        (floats(&student.forward(images)), steps)
+    }
+
+    #[test]
+    fn multi_device_training_is_the_same_on_any_second_device_and_in_both_optimizer_modes() {
+        #[allow(deprecated)]
+        let pair = vec![Device::flex().autodiff(), Device::ndarray().autodiff()];
+        let same = vec![Device::flex().autodiff(), Device::flex().autodiff()];
+        let (single, single_steps) = run(None, "single");
+        assert_eq!(single_steps, 2, "two epochs of one accumulated step");
+        let (reference, _) = run(
+            Some(ExecutionStrategy::multi(
+                same,
+                MultiDeviceOptim::OptimMainDevice,
+            )),
+            "flex-flex",
+        );
+        for optim in [
+            MultiDeviceOptim::OptimMainDevice,
+            MultiDeviceOptim::OptimSharded,
+        ] {
+            let strategy = ExecutionStrategy::multi(pair.clone(), optim);
+            let (multi, steps) = run(Some(strategy), &format!("{optim:?}"));
+            assert_eq!(steps, 2, "{optim:?}: the clock counts optimizer steps");
+            let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+            for (i, (a, b)) in multi.iter().zip(&reference).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-4 * scale,
+                    "{optim:?}: logit {i}: flex + ndarray {a} vs flex + flex {b}"
+                );
+            }
+        }
+        // Found here, not yet explained: burn-train 0.22.1's MultiDevice run does not end
+        // where one device with `grads_accumulation(2)` over the same two batches ends (see
+        // the issue note); printed for the record.
+        eprintln!("one device, accumulated: {:?}", &single[..4]);
+        eprintln!("two devices:             {:?}", &reference[..4]);
+    }
+}
