@@ -29,6 +29,7 @@
 //!   [`evaluate`] / [`Evaluation`]: accuracy and cross-entropy of any model.
 //! - [`train`]: [`DistillBatch`] and (feature `train`) burn-train's `TrainStep` /
 //!   `InferenceStep`, metrics and a progress renderer.
+//! - [`devices`]: devices by name (`flex`, `wgpu:0`, `cuda:1`), for command lines.
 //! - [`Error`] / [`Result`].
 //!
 //! Outside the core, each behind its feature: `models` (feature `vision`: CIFAR VGG8/VGG13,
@@ -85,6 +86,7 @@ mod adapter;
 mod cache;
 #[cfg(feature = "vision")]
 pub mod data;
+pub mod devices;
 mod distiller;
 #[cfg(feature = "download")]
 pub mod download;

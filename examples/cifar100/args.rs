@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use burn::tensor::Device;
+
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser, Debug)]
@@ -17,8 +19,15 @@ pub struct Args {
     /// Never download; fail with where to put the files instead.
     #[arg(long)]
     pub no_download: bool,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Flex)]
-    pub device: DeviceChoice,
+    /// Devices, comma-separated: flex, ndarray, tch, wgpu, wgpu:N, cuda, cuda:N (each with its
+    /// feature). Several devices need --strategy multi or ddp; the first is the main one.
+    #[arg(long, alias = "device", default_value = "flex", value_parser = parse_devices)]
+    pub devices: DeviceList,
+    /// How several devices train: multi (burn-train's MultiDevice, optimizer on the main
+    /// device) or ddp (distributed data parallel, gradients all-reduced as a mean; GPU
+    /// backends only: Burn 0.22.1's CPU backends have no distributed operations).
+    #[arg(long, value_enum, default_value_t = Strategy::Single)]
+    pub strategy: Strategy,
     /// How the teachers are weighted per sample.
     #[arg(long, value_enum, default_value_t = WeightingChoice::Screened)]
     pub weighting: WeightingChoice,
@@ -69,19 +78,25 @@ pub enum Dataset {
     Cifar10,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DeviceChoice {
-    Flex,
-    #[cfg(feature = "ndarray")]
-    Ndarray,
-    #[cfg(feature = "wgpu")]
-    Wgpu,
-    /// Burn's LibTorch backend (PyTorch's CPU kernels; build with `--features tch`).
-    #[cfg(feature = "tch")]
-    Tch,
-    /// An NVIDIA GPU through Burn's CUDA backend (build with `--features cuda`).
-    #[cfg(feature = "cuda")]
-    Cuda,
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// One device.
+    Single,
+    /// burn-train's MultiDevice strategy.
+    Multi,
+    /// burn-train's distributed data parallel strategy.
+    Ddp,
+}
+
+/// The devices of `--devices`, main device first.
+#[derive(Clone, Debug)]
+pub struct DeviceList(pub Vec<Device>);
+
+/// `--devices`: the library's parser, one error naming the bad entry.
+fn parse_devices(list: &str) -> Result<DeviceList, String> {
+    burn_distill::devices::parse_devices(list)
+        .map(DeviceList)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -17,8 +17,9 @@ use burn::module::Module;
 use burn::optim::AdamConfig;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
+use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
 use burn::train::metric::{AccuracyMetric, LossMetric};
-use burn::train::{Learner, SupervisedTraining};
+use burn::train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
 use burn_distill::data::{
     Augmentation, CifarVariant, EpochLoader, ImageBatcher, ImageData, Split, cifar,
 };
@@ -33,7 +34,7 @@ use clap::Parser;
 
 mod args;
 
-use args::{Args, Dataset, DeviceChoice, FeatureNormChoice, WeightingChoice};
+use args::{Args, Dataset, FeatureNormChoice, Strategy, WeightingChoice};
 
 type Loader = Arc<dyn DataLoader<DistillBatch>>;
 
@@ -46,19 +47,13 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let device = match args.device {
-        DeviceChoice::Flex => Device::flex(),
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        DeviceChoice::Ndarray => Device::ndarray(),
-        #[cfg(feature = "wgpu")]
-        DeviceChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda => Device::cuda(0),
-        #[cfg(feature = "tch")]
-        #[allow(deprecated)] // burn-tch is deprecated in Burn 0.22
-        DeviceChoice::Tch => Device::libtorch(),
-    };
+    let device = args.devices.0[0].clone();
+    if args.devices.0.len() > 1 && args.strategy == Strategy::Single {
+        return Err(format!(
+            "{} devices given: choose --strategy multi or ddp",
+            args.devices.0.len()
+        ));
+    }
     device.seed(args.seed);
     let train_device = device.clone().autodiff();
 
@@ -241,6 +236,28 @@ fn run(args: &Args) -> Result<(), String> {
     if resume_epoch > 0 {
         // The checkpoint restores the weights and the schedule's step count alike.
         training = training.checkpoint(resume_epoch);
+    }
+    // Several devices: each gets a fork of the distiller (student, adapters, the step count)
+    // and runs its own replicas of the teachers, made once.
+    let devices: Vec<Device> = args
+        .devices
+        .0
+        .iter()
+        .map(|d| d.clone().autodiff())
+        .collect();
+    match args.strategy {
+        Strategy::Single => {}
+        Strategy::Multi => {
+            let strategy = ExecutionStrategy::multi(devices, MultiDeviceOptim::OptimMainDevice);
+            training = training.with_training_strategy(strategy.into());
+        }
+        Strategy::Ddp => {
+            let config = DistributedConfig {
+                all_reduce_op: ReduceOperation::Mean,
+            };
+            training =
+                training.with_training_strategy(ExecutionStrategy::ddp(devices, config).into());
+        }
     }
     let learner = Learner::new(
         distiller,

@@ -27,7 +27,7 @@ use burn_distill::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::args::{Arch, Cli, DatasetChoice, DeviceChoice, RunConfig};
+use crate::args::{Arch, Cli, DatasetChoice, RunConfig};
 
 pub type Loader = Arc<dyn DataLoader<DistillBatch>>;
 
@@ -181,26 +181,8 @@ impl Context<'_> {
 
 /// Loads the data the options ask for, with the normalisation and augmentation it needs.
 pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Result<(Context<'a>, String), String> {
-    let device = match config.device {
-        #[cfg(feature = "flex")]
-        DeviceChoice::Flex => Device::flex(),
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        DeviceChoice::Ndarray => Device::ndarray(),
-        #[cfg(feature = "wgpu")]
-        DeviceChoice::Wgpu => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
-        #[cfg(feature = "tch")]
-        #[allow(deprecated)]
-        DeviceChoice::Tch => Device::libtorch(),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda => Device::cuda(0),
-        #[allow(unreachable_patterns)]
-        other => {
-            return Err(format!(
-                "device {other:?} is not compiled in (cargo feature)"
-            ));
-        }
-    };
+    let name = format!("{:?}", config.device).to_lowercase();
+    let device = burn_distill::devices::parse_device(&name).map_err(|e| e.to_string())?;
     let split_note = "\n(or point --data-dir at the folder holding the files)";
     type Load = Box<dyn Fn(Split) -> burn_distill::Result<ImageData>>;
     let (load, source, mean, std, augmentation): (Load, String, Vec<f32>, Vec<f32>, Augmentation) =

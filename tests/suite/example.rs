@@ -653,7 +653,47 @@ fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("loudest"));
+    // A device list with one bad entry: exit code 2, the entry named.
+    let bad = tutorial(&server.url, "1")
+        .args(["--devices", "flex,gpu7"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'gpu7'"));
     for dir in [data, cache, out] {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// The tutorial on two CPU devices (flex and ndarray) with burn-train's MultiDevice strategy:
+/// it trains, evaluates and exports; with several devices and no strategy it says what to add.
+#[cfg(feature = "ndarray")]
+#[test]
+fn tutorial_trains_on_two_devices_with_the_multi_strategy() {
+    let data = temp("data-multi");
+    let out = temp("out-multi");
+    write_dataset(&data, 128, 40);
+    let tutorial = |extra: &[&str]| {
+        let mut cmd = Command::new(example_binary("cifar100"));
+        cmd.args([
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args(["--width", "4", "--teacher-epochs", "1", "--epochs", "1"])
+        .args(["--batch-size", "32", "--devices", "flex,ndarray"])
+        .args(extra)
+        .env("NODEVICE_SELECT", "1");
+        cmd
+    };
+    let refused = tutorial(&[]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--strategy multi or ddp"));
+    let done = run(&mut tutorial(&["--strategy", "multi"]));
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(stdout.contains("student vgg8"), "{stdout}");
+    assert!(out.join("student.safetensors").is_file());
+    let _ = std::fs::remove_dir_all(data);
+    let _ = std::fs::remove_dir_all(out);
 }
