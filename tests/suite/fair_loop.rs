@@ -222,19 +222,22 @@ fn distiller_applies_the_feature_schedule_on_optimizer_steps() {
     let _seeded = common::seeded(&plain, 9);
     let device = plain.clone().autodiff();
     let (delay, ramp, weight) = (2, 3, 4.0);
-    let mut distiller = DistillerConfig::new()
-        .with_loss(
-            DistillationLossConfig::new()
-                .with_feature_weight(weight)
-                .with_feature_delay_steps(delay)
-                .with_feature_ramp_steps(ramp),
-        )
-        .init(
-            CnnConfig::new(CLASSES).with_width(4).init(&device),
-            random_teachers(&plain),
-            &device,
-        )
-        .unwrap();
+    let build = || {
+        DistillerConfig::new()
+            .with_loss(
+                DistillationLossConfig::new()
+                    .with_feature_weight(weight)
+                    .with_feature_delay_steps(delay)
+                    .with_feature_ramp_steps(ramp),
+            )
+            .init(
+                CnnConfig::new(CLASSES).with_width(4).init(&device),
+                random_teachers(&plain),
+                &device,
+            )
+            .unwrap()
+    };
+    let mut distiller = build();
     let read = |t: &Tensor<1>| t.clone().into_scalar::<f64>();
     for step in 0..7 {
         assert_eq!(distiller.optimizer_steps(), step);
@@ -273,19 +276,7 @@ fn distiller_applies_the_feature_schedule_on_optimizer_steps() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("distiller.bpk");
     distiller.clone().save_file(&path).unwrap();
-    let fresh = DistillerConfig::new()
-        .with_loss(
-            DistillationLossConfig::new()
-                .with_feature_weight(weight)
-                .with_feature_delay_steps(delay)
-                .with_feature_ramp_steps(ramp),
-        )
-        .init(
-            CnnConfig::new(CLASSES).with_width(4).init(&device),
-            random_teachers(&plain),
-            &device,
-        )
-        .unwrap();
+    let fresh = build();
     assert_eq!(fresh.optimizer_steps(), 0);
     let reloaded = fresh.try_load_file(&path).unwrap();
     assert_eq!(reloaded.optimizer_steps(), 7);
