@@ -510,7 +510,9 @@ impl DistillationLoss {
             };
             let mut weighted = value.clone().mul_scalar(t.weight);
             if let (true, Some(s)) = (t.scheduled, &schedule) {
-                weighted = weighted * s.clone();
+                // Switched off means 0, also for a term that is not finite yet.
+                let off = s.clone().equal_elem(0.0);
+                weighted = (weighted * s.clone()).mask_fill(off, 0.0);
             }
             total = Some(match total {
                 Some(acc) => acc + weighted,
