@@ -43,7 +43,9 @@ impl Prescreen {
 /// best, [`ScreeningRule::MaxCrossEntropy`] those at most the bound,
 /// [`ScreeningRule::KeepAll`] all. The best teacher is always kept.
 ///
-/// Statistics are summed on the device and read back once at the end. This is also where
+/// The teachers run on the batches' device: each is placed there once
+/// ([`Teacher::to_device`]; one that cannot move runs where it is). Statistics are summed on
+/// the device and read back once at the end. This is also where
 /// broken teachers are caught cheaply: a NaN or infinite logit fails the call.
 ///
 /// # Errors
@@ -92,9 +94,19 @@ pub fn prescreen<I: DistillInput>(
     let mut totals: Option<Tensor<1>> = None;
     let mut label_range: Option<(Tensor<1, Int>, Tensor<1, Int>)> = None;
     let mut samples = 0;
+    // The teachers as they run on the batches' device (placed once, at the first batch); a
+    // teacher that cannot move runs where it is.
+    let mut placed: Option<Vec<Arc<dyn Teacher<I>>>> = None;
     for (inputs, labels) in batches {
         let inputs = inputs.without_autodiff();
         let labels = labels.without_autodiff();
+        let teachers = placed.get_or_insert_with(|| {
+            let device = labels.device();
+            teachers
+                .iter()
+                .map(|t| t.to_device(&device).unwrap_or_else(|_| t.clone()))
+                .collect()
+        });
         let [n] = labels.dims();
         let batch = inputs.batch_size();
         if n != batch {
@@ -106,7 +118,7 @@ pub fn prescreen<I: DistillInput>(
         }
         samples += n;
         let mut parts = Vec::with_capacity(3 * k);
-        for teacher in teachers {
+        for teacher in teachers.iter() {
             let logits = teacher.forward(inputs.clone()).logits;
             let bad = logits.clone().is_finite().bool_not().any().float();
             let hits = logits

@@ -175,3 +175,37 @@ fn a_teacher_that_cannot_move_is_a_typed_error_naming_it_and_the_device() {
         "{err}"
     );
 }
+
+/// `prescreen` places the teachers on the batches' device once: teachers built on one CPU
+/// device score batches on the other exactly as on their own.
+#[test]
+fn prescreen_runs_the_teachers_on_the_batches_device() {
+    let home = common::cpu_devices().remove(0).1;
+    let Some(other) = other_device(&home) else {
+        eprintln!("one CPU device compiled in: enable flex and ndarray for this test");
+        return;
+    };
+    let _guard = common::seeded(&home, 4);
+    let teachers: Vec<Arc<dyn Teacher>> = (0..2)
+        .map(|k| {
+            let model = CnnConfig::new(4).with_width(2 + 2 * k).init(&home);
+            Arc::new(FrozenTeacher::from_model(format!("t{k}"), model)) as Arc<dyn Teacher>
+        })
+        .collect();
+    let pixels = common::values(8 * 3 * 8 * 8, 5, 1.0);
+    let batch = |device: &Device| {
+        let images = Tensor::<1>::from_floats(pixels.as_slice(), device).reshape([8, 3, 8, 8]);
+        (images, common::labels(&[0, 1, 2, 3, 0, 1, 2, 3], device))
+    };
+    let rule = burn_distill::ScreeningRule::KeepAll;
+    let at_home = burn_distill::prescreen(&teachers, [batch(&home)], &rule).unwrap();
+    let away = burn_distill::prescreen(&teachers, [batch(&other)], &rule).unwrap();
+    assert_eq!(at_home.accuracy, away.accuracy);
+    for (a, b) in at_home
+        .mean_cross_entropy
+        .iter()
+        .zip(&away.mean_cross_entropy)
+    {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+    }
+}
