@@ -1,12 +1,13 @@
 //! A memory-bounded cache of teacher outputs keyed by sample index, for un-augmented data.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::model::{DistillInput, Feature, FeatureKind, ModelOutput};
-use crate::teacher::Teacher;
+use crate::teacher::{Teacher, TeacherReplicas};
 
 /// Teacher outputs kept on the host, per sample index, up to a byte budget.
 ///
@@ -17,6 +18,10 @@ use crate::teacher::Teacher;
 /// image.
 ///
 /// Samples are added until `max_bytes` is reached; later samples are computed every time.
+///
+/// Outputs are returned on the device of the batch: cached ones are rebuilt there, and the
+/// teachers run there, each placed once per device ([`Teacher::to_device`]; a teacher that
+/// cannot move runs where it is).
 ///
 /// # Example
 /// ```
@@ -46,8 +51,9 @@ pub struct TeacherCache {
     /// Per teacher: shapes (without the batch dimension) of logits and features.
     shapes: Option<Vec<Vec<Vec<usize>>>>,
     kinds: Vec<Vec<FeatureKind>>,
-    /// Where the teachers' outputs were (cached outputs are rebuilt there).
-    device: Option<Device>,
+    /// The last teacher set seen and its replicas per device (a `TeacherReplicas<I>`; the
+    /// cache itself is not generic over the input type).
+    replicas: Option<Box<dyn Any + Send + Sync>>,
     hits: usize,
     misses: usize,
 }
@@ -61,7 +67,7 @@ impl TeacherCache {
             entries: HashMap::new(),
             shapes: None,
             kinds: Vec::new(),
-            device: None,
+            replicas: None,
             hits: 0,
             misses: 0,
         }
@@ -111,7 +117,8 @@ impl TeacherCache {
             "TeacherCache: {} indices for a batch of {n} inputs",
             indices.len()
         );
-        if let (Some(shapes), Some(device)) = (&self.shapes, &self.device)
+        let device = inputs.device().inner();
+        if let Some(shapes) = &self.shapes
             && indices.iter().all(|i| self.entries.contains_key(i))
         {
             self.hits += 1;
@@ -129,13 +136,13 @@ impl TeacherCache {
                             .collect()
                     };
                     let logits =
-                        Tensor::<2>::from_data(TensorData::new(tensor(0), shape(0)), device);
+                        Tensor::<2>::from_data(TensorData::new(tensor(0), shape(0)), &device);
                     let features = (1..shapes[k].len())
                         .map(|part| {
                             Feature::from_data(
                                 self.kinds[k][part - 1],
                                 TensorData::new(tensor(part), shape(part)),
-                                device,
+                                &device,
                             )
                         })
                         .collect();
@@ -145,13 +152,11 @@ impl TeacherCache {
         }
         self.misses += 1;
         let inputs = inputs.without_autodiff();
-        let outputs: Vec<ModelOutput> = teachers
+        let placed = self.placed(teachers, &device);
+        let outputs: Vec<ModelOutput> = placed
             .iter()
             .map(|teacher| teacher.forward(inputs.clone()))
             .collect();
-        if let Some(first) = outputs.first() {
-            self.device = Some(first.logits.device());
-        }
         let shapes: Vec<Vec<Vec<usize>>> = outputs
             .iter()
             .map(|o| {
@@ -208,6 +213,34 @@ impl TeacherCache {
                 .collect();
         }
         outputs
+    }
+}
+
+impl TeacherCache {
+    /// `teachers` placed on `device`, from the replicas kept for the last teacher set.
+    fn placed<I: DistillInput>(
+        &mut self,
+        teachers: &[Arc<dyn Teacher<I>>],
+        device: &Device,
+    ) -> Arc<[Arc<dyn Teacher<I>>]> {
+        let known = self
+            .replicas
+            .as_ref()
+            .and_then(|r| r.downcast_ref::<TeacherReplicas<I>>())
+            .is_some_and(|r| r.holds(teachers));
+        if !known {
+            self.replicas = Some(Box::new(TeacherReplicas::new(teachers.into(), None)));
+        }
+        let replicas = self
+            .replicas
+            .as_ref()
+            .and_then(|r| r.downcast_ref::<TeacherReplicas<I>>())
+            .expect("replicas of this input type were just stored");
+        match replicas.on(device, false) {
+            Ok(set) => set,
+            // Not strict: a teacher that cannot move runs where it is.
+            Err(_) => replicas.originals().clone(),
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! The distiller: teachers, selector, adapters and loss in one training step.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::config::Config;
@@ -13,7 +12,7 @@ use crate::error::Error;
 use crate::loss::{DistillationLoss, DistillationLossConfig, DistillationLossOutput};
 use crate::model::{DistillInput, Feature, FeatureModel, FeatureSpec, ModelOutput};
 use crate::selector::{Selection, TeacherSelector, TeacherSelectorConfig};
-use crate::teacher::Teacher;
+use crate::teacher::{Teacher, TeacherReplicas};
 
 /// Configuration of a [`Distiller`].
 #[derive(Config, Debug)]
@@ -228,47 +227,37 @@ impl DistillerConfig {
                 Tensor::<1, Int>::zeros([1], device),
             ),
             parts: DistillerParts {
-                teachers: teachers.into(),
                 selector,
                 loss,
                 student_specs,
                 teacher_specs,
                 check_every: self.check_every,
-                home: device.clone(),
-                replicas: Arc::new(Mutex::new(Vec::new())),
+                teachers: TeacherReplicas::new(teachers.into(), Some(device.clone())),
                 steps: Arc::new(AtomicUsize::new(0)),
             },
         })
     }
 }
 
-type TeacherSet<I> = Arc<[Arc<dyn Teacher<I>>]>;
-
-/// Teacher replicas per device.
-type Replicas<I> = Arc<Mutex<Vec<(Device, TeacherSet<I>)>>>;
-
 /// The frozen, non-trainable half of a [`Distiller`]: never visited by optimisers or
 /// recorders, so never saved in checkpoints.
 #[derive(Clone, Debug)]
 struct DistillerParts<I: DistillInput> {
-    teachers: Arc<[Arc<dyn Teacher<I>>]>,
+    /// The teachers where the distiller was built, and their replicas for the other
+    /// devices batches arrived on, each made once (shared by clones and forks).
+    teachers: TeacherReplicas<I>,
     selector: TeacherSelector,
     loss: DistillationLoss,
     student_specs: Vec<FeatureSpec>,
     teacher_specs: Vec<Vec<FeatureSpec>>,
     check_every: usize,
-    /// The device the distiller was built on; `teachers` run there.
-    home: Device,
-    /// Teacher replicas for the other devices batches arrived on, each made once (a cache of
-    /// constants shared by clones and forks, never training state).
-    replicas: Replicas<I>,
     /// Steps run so far (shared by clones, so the count survives optimizer updates).
     steps: Arc<AtomicUsize>,
 }
 
 impl<I: DistillInput> DistillerParts<I> {
     fn loss_classes(&self) -> usize {
-        self.teachers[0].num_classes()
+        self.teachers.originals()[0].num_classes()
     }
 }
 
@@ -352,7 +341,7 @@ pub struct DistillOutput {
 impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// The frozen teachers.
     pub fn teachers(&self) -> &[Arc<dyn Teacher<I>>] {
-        &self.parts.teachers
+        self.parts.teachers.originals()
     }
 
     /// The teacher selector.
@@ -377,7 +366,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// # Errors
     /// [`Error::InvalidConfig`] when `selector` was built for another number of teachers.
     pub fn with_selector(mut self, selector: TeacherSelector) -> crate::Result<Self> {
-        if selector.num_teachers() != self.parts.teachers.len() {
+        if selector.num_teachers() != self.parts.teachers.originals().len() {
             return Err(Error::InvalidConfig {
                 field: "selector",
                 value: format!("built for {} teachers", selector.num_teachers()),
@@ -398,11 +387,16 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         &self.parts.student_specs
     }
 
-    /// Runs every teacher once on `inputs` (without autodiff).
+    /// Runs every teacher once on `inputs` (without autodiff), on the inputs' device (as
+    /// [`Distiller::teachers_on`]; a teacher that cannot move there runs where it is).
     pub fn teacher_outputs(&self, inputs: I) -> Vec<ModelOutput> {
-        let inputs = inputs.without_autodiff();
-        self.parts
+        let teachers = self
+            .parts
             .teachers
+            .on(&inputs.device(), false)
+            .unwrap_or_else(|_| self.parts.teachers.originals().clone());
+        let inputs = inputs.without_autodiff();
+        teachers
             .iter()
             .map(|teacher| teacher.forward(inputs.clone()))
             .collect()
@@ -445,26 +439,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// [`Error::TeacherPlacement`] naming the teacher and the device when one cannot be
     /// placed there.
     pub fn teachers_on(&self, device: &Device) -> crate::Result<Arc<[Arc<dyn Teacher<I>>]>> {
-        if *device == self.parts.home {
-            return Ok(self.parts.teachers.clone());
-        }
-        let mut replicas = self
-            .parts
-            .replicas
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, set)) = replicas.iter().find(|(d, _)| d == device) {
-            return Ok(set.clone());
-        }
-        let set: TeacherSet<I> = self
-            .parts
-            .teachers
-            .iter()
-            .map(|teacher| teacher.to_device(device))
-            .collect::<crate::Result<Vec<_>>>()?
-            .into();
-        replicas.push((device.clone(), set.clone()));
-        Ok(set)
+        self.parts.teachers.on(device, true)
     }
 
     /// Like [`Distiller::forward`], with teacher outputs computed elsewhere (cached or
@@ -620,7 +595,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         }
         for (k, (out, teacher)) in teacher_outputs
             .iter()
-            .zip(self.parts.teachers.iter())
+            .zip(self.parts.teachers.originals().iter())
             .enumerate()
         {
             let name = teacher.name();
@@ -670,10 +645,10 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         if labels.dims() != [n] {
             return mismatch("labels".into(), vec![n], labels.dims().to_vec());
         }
-        if teacher_outputs.len() != self.parts.teachers.len() {
+        if teacher_outputs.len() != self.parts.teachers.originals().len() {
             return mismatch(
                 "number of teacher outputs".into(),
-                vec![self.parts.teachers.len()],
+                vec![self.parts.teachers.originals().len()],
                 vec![teacher_outputs.len()],
             );
         }
@@ -711,7 +686,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         )?;
         for (k, ((out, teacher), specs)) in teacher_outputs
             .iter()
-            .zip(self.parts.teachers.iter())
+            .zip(self.parts.teachers.originals().iter())
             .zip(&self.parts.teacher_specs)
             .enumerate()
         {

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 pub trait DistillInput: Clone + Send + Sync + fmt::Debug + 'static {
     /// Number of samples in the batch.
     fn batch_size(&self) -> usize;
+    /// The device the batch lives on (teachers are placed there).
+    fn device(&self) -> Device;
     /// The same batch without autodiff: what teachers receive (they never record a graph).
     #[must_use]
     fn without_autodiff(self) -> Self;
@@ -30,6 +32,10 @@ where
 {
     fn batch_size(&self) -> usize {
         self.dims()[0]
+    }
+
+    fn device(&self) -> Device {
+        Tensor::device(self)
     }
 
     fn without_autodiff(self) -> Self {

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::loss::cross_entropy_per_sample;
 use crate::model::{DistillInput, FeatureModel};
 use crate::selector::ScreeningRule;
-use crate::teacher::{FrozenTeacher, Teacher};
+use crate::teacher::{FrozenTeacher, Teacher, TeacherReplicas};
 
 /// What [`prescreen`] measured and decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,17 +96,19 @@ pub fn prescreen<I: DistillInput>(
     let mut samples = 0;
     // The teachers as they run on the batches' device (placed once, at the first batch); a
     // teacher that cannot move runs where it is.
-    let mut placed: Option<Vec<Arc<dyn Teacher<I>>>> = None;
+    let replicas = TeacherReplicas::new(teachers.into(), None);
+    let mut placed: Option<Arc<[Arc<dyn Teacher<I>>]>> = None;
     for (inputs, labels) in batches {
         let inputs = inputs.without_autodiff();
         let labels = labels.without_autodiff();
-        let teachers = placed.get_or_insert_with(|| {
-            let device = labels.device();
-            teachers
-                .iter()
-                .map(|t| t.to_device(&device).unwrap_or_else(|_| t.clone()))
-                .collect()
-        });
+        let teachers = match &placed {
+            Some(set) => set.clone(),
+            None => {
+                let set = replicas.on(&inputs.device().inner(), false)?;
+                placed = Some(set.clone());
+                set
+            }
+        };
         let [n] = labels.dims();
         let batch = inputs.batch_size();
         if n != batch {

@@ -199,3 +199,73 @@ impl<M: Module + Sync + 'static, I: DistillInput> Teacher<I> for FrozenTeacher<M
         }
     }
 }
+
+/// A teacher set as it runs on each device: the originals where they were built and one
+/// replica per other device, made once by [`Teacher::to_device`] and reused. Clones share
+/// the replicas (constants, never training state).
+#[derive(Clone, Debug)]
+pub(crate) struct TeacherReplicas<I: DistillInput> {
+    originals: Arc<[Arc<dyn Teacher<I>>]>,
+    /// The device the originals run on, when known.
+    home: Option<Device>,
+    placed: Arc<std::sync::Mutex<Vec<(Device, Arc<[Arc<dyn Teacher<I>>]>)>>>,
+}
+
+impl<I: DistillInput> TeacherReplicas<I> {
+    pub(crate) fn new(originals: Arc<[Arc<dyn Teacher<I>>]>, home: Option<Device>) -> Self {
+        Self {
+            originals,
+            home,
+            placed: Arc::default(),
+        }
+    }
+
+    /// The teachers as given.
+    pub(crate) fn originals(&self) -> &Arc<[Arc<dyn Teacher<I>>]> {
+        &self.originals
+    }
+
+    /// Whether `teachers` are these replicas' originals (the same objects, in order).
+    pub(crate) fn holds(&self, teachers: &[Arc<dyn Teacher<I>>]) -> bool {
+        self.originals.len() == teachers.len()
+            && self
+                .originals
+                .iter()
+                .zip(teachers)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
+    }
+
+    /// The teachers placed on `device`. With `strict`, a teacher that cannot move is an
+    /// error; without, it runs where it is.
+    ///
+    /// # Errors
+    /// [`crate::Error::TeacherPlacement`] naming the teacher and the device (`strict` only).
+    pub(crate) fn on(
+        &self,
+        device: &Device,
+        strict: bool,
+    ) -> crate::Result<Arc<[Arc<dyn Teacher<I>>]>> {
+        if self.home.as_ref() == Some(device) {
+            return Ok(self.originals.clone());
+        }
+        let mut placed = self
+            .placed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, set)) = placed.iter().find(|(d, _)| d == device) {
+            return Ok(set.clone());
+        }
+        let set: Arc<[Arc<dyn Teacher<I>>]> = self
+            .originals
+            .iter()
+            .map(|teacher| match teacher.to_device(device) {
+                Ok(moved) => Ok(moved),
+                Err(_) if !strict => Ok(teacher.clone()),
+                Err(error) => Err(error),
+            })
+            .collect::<crate::Result<Vec<_>>>()?
+            .into();
+        placed.push((device.clone(), set.clone()));
+        Ok(set)
+    }
+}

@@ -209,3 +209,41 @@ fn prescreen_runs_the_teachers_on_the_batches_device() {
         assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
     }
 }
+
+#[test]
+fn teacher_cache_serves_and_computes_on_the_batches_device_placing_each_teacher_once() {
+    let home = common::cpu_devices().remove(0).1;
+    let Some(other) = other_device(&home) else {
+        eprintln!("one CPU device compiled in: enable flex and ndarray for this test");
+        return;
+    };
+    let _guard = common::seeded(&home, 6);
+    let placed = Arc::new(AtomicUsize::new(0));
+    let teachers: Vec<Arc<dyn Teacher>> = vec![Arc::new(Counting {
+        inner: Arc::new(FrozenTeacher::from_model(
+            "t",
+            CnnConfig::new(4).with_width(2).init(&home),
+        )),
+        placed: placed.clone(),
+    })];
+    let pixels = common::values(4 * 3 * 8 * 8, 8, 1.0);
+    let images = |device: &Device| {
+        Tensor::<1>::from_floats(pixels.as_slice(), device).reshape([4, 3, 8, 8])
+    };
+    let expected = common::floats(&teachers[0].forward(images(&home)).logits);
+    let mut cache = burn_distill::TeacherCache::new(1 << 20);
+    // A miss on the other device: the teacher is placed there once and runs there.
+    let computed = cache.outputs(&teachers, &[0, 1, 2, 3], images(&other));
+    // A hit: rebuilt on the batch's device.
+    let cached = cache.outputs(&teachers, &[0, 1, 2, 3], images(&other));
+    // A miss again (new indices) on the same device reuses the replica.
+    let again = cache.outputs(&teachers, &[4, 5, 6, 7], images(&other));
+    assert_eq!((cache.hits(), cache.misses()), (1, 2));
+    assert_eq!(placed.load(Ordering::SeqCst), 1, "one replica for the other device");
+    for output in [&computed, &cached, &again] {
+        assert_eq!(output[0].logits.device(), other);
+        for (a, b) in common::floats(&output[0].logits).iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
+}
