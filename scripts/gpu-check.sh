@@ -4,6 +4,9 @@
 # distillation-step benchmark on it and on flex, and prints their summary tables. Never
 # needed for CI (lavapipe covers the wgpu code path there, `cargo check --features cuda` the
 # CUDA build); run it on a machine with a real GPU and paste the tables into BENCHMARKS.md.
+# With two or more GPUs of a backend it also runs the multi-device comparison on them
+# (`multi_device_training_on_the_gpus_named_in_the_environment`: MultiDevice in both
+# optimizer modes, and DDP on CUDA, against one device with gradient accumulation).
 #
 #   scripts/gpu-check.sh                      # wgpu on DiscreteGpu(0), CUDA device 0
 #   GPU=IntegratedGpu(0) scripts/gpu-check.sh
@@ -23,10 +26,21 @@ if [ -z "$backends" ]; then
   fi
 fi
 
+gpus=1
+if command -v nvidia-smi >/dev/null 2>&1; then
+  gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+fi
 for backend in $backends; do
-  echo "== tests on $backend" | tee -a "$log"
-  cargo test --release --features "$backend,train" --test suite 2>&1 | tee -a "$log" \
-    | grep -E "^test result|FAILED|panicked" || true
+  pair=""
+  if [ "${gpus:-1}" -ge 2 ]; then
+    case "$backend" in
+      cuda) pair="cuda:0,cuda:1" ;;
+      wgpu) pair="wgpu:0,wgpu:1" ;;
+    esac
+  fi
+  echo "== tests on $backend${pair:+ (multi-device on $pair)}" | tee -a "$log"
+  BURN_DISTILL_GPU_DEVICES="$pair" cargo test --release --features "$backend,train" --test suite \
+    2>&1 | tee -a "$log" | grep -E "^test result|FAILED|panicked" || true
   echo "== distill_step on $backend and flex" | tee -a "$log"
   BENCH_DEVICES="${BENCH_DEVICES:-$backend,flex}" BENCH_TEACHERS="${BENCH_TEACHERS:-1,3,5}" \
     cargo bench --features "$backend" --bench distill_step -- --noplot 2>&1 | tee -a "$log" \

@@ -90,3 +90,35 @@ fn bad(name: &str, reason: &'static str) -> Error {
         reason,
     }
 }
+
+/// Checks that burn-train's DDP strategy can run on `devices`: Burn 0.22.1 all-reduces
+/// gradients only between CUDA devices (its CPU backends refuse collectives, and cubecl's wgpu
+/// runtime panics in a worker thread when asked for one), so DDP is refused up front for any
+/// other device. The devices must also all be of one kind.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] naming the first device that cannot take part.
+///
+/// # Example
+/// ```
+/// use burn_distill::devices::{check_ddp_devices, parse_devices};
+///
+/// let err = check_ddp_devices(&parse_devices("flex").unwrap()).unwrap_err();
+/// assert!(err.to_string().contains("Flex"));
+/// ```
+pub fn check_ddp_devices(devices: &[Device]) -> crate::Result<()> {
+    for device in devices {
+        let name = format!("{:?}", device.clone().inner());
+        // The CUDA runtime's devices print as `Cube(Cuda(..))`-like names; no public
+        // predicate for the runtime exists in Burn 0.22.1.
+        if !name.to_ascii_lowercase().contains("cuda") {
+            return Err(Error::InvalidConfig {
+                field: "devices",
+                value: name,
+                reason: "DDP needs CUDA devices: Burn 0.22.1 implements the gradient \
+                         all-reduce only for CUDA (use the MultiDevice strategy elsewhere)",
+            });
+        }
+    }
+    Ok(())
+}

@@ -24,8 +24,8 @@ pub struct Args {
     #[arg(long, alias = "device", default_value = "flex", value_parser = parse_devices)]
     pub devices: DeviceList,
     /// How several devices train: multi (burn-train's MultiDevice, optimizer on the main
-    /// device) or ddp (distributed data parallel, gradients all-reduced as a mean; GPU
-    /// backends only: Burn 0.22.1's CPU backends have no distributed operations).
+    /// device) or ddp (distributed data parallel, gradients all-reduced as a mean; CUDA
+    /// devices only: Burn 0.22.1 has the all-reduce for CUDA alone).
     #[arg(long, value_enum, default_value_t = Strategy::Single)]
     pub strategy: Strategy,
     /// How the teachers are weighted per sample.

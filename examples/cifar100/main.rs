@@ -54,6 +54,9 @@ fn run(args: &Args) -> Result<(), String> {
             args.devices.0.len()
         ));
     }
+    if args.strategy == Strategy::Ddp {
+        burn_distill::devices::check_ddp_devices(&args.devices.0).map_err(|e| e.to_string())?;
+    }
     device.seed(args.seed);
     let train_device = device.clone().autodiff();
 

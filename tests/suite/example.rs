@@ -666,7 +666,8 @@ fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
 }
 
 /// The tutorial on two CPU devices (flex and ndarray) with burn-train's MultiDevice strategy:
-/// it trains, evaluates and exports; with several devices and no strategy it says what to add.
+/// it trains, evaluates and exports; with several devices and no strategy it says what to add;
+/// DDP on CPU devices is refused up front with a message naming the device.
 #[cfg(feature = "ndarray")]
 #[test]
 fn tutorial_trains_on_two_devices_with_the_multi_strategy() {
@@ -690,6 +691,16 @@ fn tutorial_trains_on_two_devices_with_the_multi_strategy() {
     let refused = tutorial(&[]).output().unwrap();
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--strategy multi or ddp"));
+    // DDP on CPU devices: refused before any work, naming the device (Burn 0.22.1
+    // all-reduces only on CUDA).
+    let ddp = tutorial(&["--strategy", "ddp"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&ddp.stderr);
+    assert_eq!(ddp.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("DDP needs CUDA") && stderr.contains("Flex"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
     let done = run(&mut tutorial(&["--strategy", "multi"]));
     let stdout = String::from_utf8_lossy(&done.stdout);
     assert!(stdout.contains("student vgg8"), "{stdout}");

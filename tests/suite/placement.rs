@@ -227,9 +227,8 @@ fn teacher_cache_serves_and_computes_on_the_batches_device_placing_each_teacher_
         placed: placed.clone(),
     })];
     let pixels = common::values(4 * 3 * 8 * 8, 8, 1.0);
-    let images = |device: &Device| {
-        Tensor::<1>::from_floats(pixels.as_slice(), device).reshape([4, 3, 8, 8])
-    };
+    let images =
+        |device: &Device| Tensor::<1>::from_floats(pixels.as_slice(), device).reshape([4, 3, 8, 8]);
     let expected = common::floats(&teachers[0].forward(images(&home)).logits);
     let mut cache = burn_distill::TeacherCache::new(1 << 20);
     // A miss on the other device: the teacher is placed there once and runs there.
@@ -239,7 +238,11 @@ fn teacher_cache_serves_and_computes_on_the_batches_device_placing_each_teacher_
     // A miss again (new indices) on the same device reuses the replica.
     let again = cache.outputs(&teachers, &[4, 5, 6, 7], images(&other));
     assert_eq!((cache.hits(), cache.misses()), (1, 2));
-    assert_eq!(placed.load(Ordering::SeqCst), 1, "one replica for the other device");
+    assert_eq!(
+        placed.load(Ordering::SeqCst),
+        1,
+        "one replica for the other device"
+    );
     for output in [&computed, &cached, &again] {
         assert_eq!(output[0].logits.device(), other);
         for (a, b) in common::floats(&output[0].logits).iter().zip(&expected) {

@@ -286,7 +286,10 @@ mod supervised {
 /// trainable parameters are compared with the one-device run (to 1e-5 of their scale), and the
 /// students' outputs in inference mode only between the two-device runs (the one-device
 /// student's differ by 8e-2 of the logits' scale after two steps, all of it the statistics).
-#[cfg(all(feature = "train", feature = "flex", feature = "ndarray"))]
+///
+/// `BURN_DISTILL_GPU_DEVICES` (for example `cuda:0,cuda:1`, set by `scripts/gpu-check.sh`)
+/// runs the same comparison on the first two of those devices, and for CUDA devices DDP too.
+#[cfg(feature = "train")]
 mod multi_device {
     use super::*;
     use burn::data::dataloader::DataLoaderBuilder;
@@ -316,11 +319,14 @@ mod multi_device {
 
     /// The student's trainable parameters (flattened), its logits in inference mode (with
     /// its running statistics) and the optimizer steps counted by the distiller.
-    fn run(strategy: Option<ExecutionStrategy>, name: &str) -> (Vec<f32>, Vec<f32>, usize) {
-        #[allow(deprecated)]
-        let (flex, ndarray) = (Device::flex(), Device::ndarray());
-        let _seeded = common::seeded(&flex, 5);
-        let home = flex.clone().autodiff();
+    fn run(
+        base: &Device,
+        strategy: Option<(ExecutionStrategy, Device)>,
+        lr: f64,
+        name: &str,
+    ) -> (Vec<f32>, Vec<f32>, usize) {
+        let _seeded = common::seeded(base, 5);
+        let home = base.clone().autodiff();
         let data = synthetic(64, 31);
         let per = 3 * SIZE * SIZE;
         let items: Vec<Item> = (0..data.len())
@@ -345,24 +351,28 @@ mod multi_device {
         )
         .with_application_logger(None)
         .num_epochs(2);
+        let second = strategy.as_ref().map(|(_, second)| second.clone());
         training = match strategy {
-            Some(strategy) => training.with_training_strategy(strategy.into()),
+            Some((strategy, _)) => training.with_training_strategy(strategy.into()),
             None => training.grads_accumulation(2),
         };
-        let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(0.05));
+        let learner = Learner::new(distiller, SgdConfig::new().init(), ConstantLr::new(lr));
         let result = training.launch(learner);
         assert!(result.error.is_none(), "{name}: {:?}", result.error);
         let steps = result.model.optimizer_steps();
-        // Device 1's replicas exist (made during training) and run there.
-        let replicas = result.model.teachers_on(&ndarray).unwrap();
-        let probe = Tensor::<4>::from_data(
-            TensorData::new(items[0].0.clone(), [1, 3, SIZE, SIZE]),
-            &ndarray,
-        );
-        assert_eq!(replicas[0].forward(probe).logits.device(), ndarray);
+        // Device 1's replicas run there.
+        if let Some(second) = second {
+            let second = second.inner();
+            let replicas = result.model.teachers_on(&second).unwrap();
+            let probe = Tensor::<4>::from_data(
+                TensorData::new(items[0].0.clone(), [1, 3, SIZE, SIZE]),
+                &second,
+            );
+            assert_eq!(replicas[0].forward(probe).logits.device(), second);
+        }
         let student = result.model.into_student();
         let parameters = trainable_parameters(&student);
-        let (images, _) = data.batch(0, 16, &flex);
+        let (images, _) = data.batch(0, 16, base);
         let inference_mode = floats(&student.valid().forward(images));
         (parameters, inference_mode, steps)
     }
@@ -408,35 +418,73 @@ mod multi_device {
         }
     }
 
-    #[test]
-    fn multi_device_training_is_the_same_on_any_second_device_and_in_both_optimizer_modes() {
-        #[allow(deprecated)]
-        let pair = vec![Device::flex().autodiff(), Device::ndarray().autodiff()];
-        let same = vec![Device::flex().autodiff(), Device::flex().autodiff()];
-        let (single, _, single_steps) = run(None, "single");
+    fn compare(base: &Device, pair: [Device; 2], ddp: bool) {
+        let label = format!("{:?} + {:?}", pair[0], pair[1]);
+        let same = vec![base.clone().autodiff(), base.clone().autodiff()];
+        let pair: Vec<Device> = pair.iter().map(|d| d.clone().autodiff()).collect();
+        let (single, _, single_steps) = run(base, None, 0.05, "single");
         assert_eq!(single_steps, 2, "two epochs of one accumulated step");
+        let multi = |devices: Vec<Device>, optim| {
+            let second = devices[1].clone();
+            (ExecutionStrategy::multi(devices, optim), second)
+        };
         let (reference, reference_inference, _) = run(
-            Some(ExecutionStrategy::multi(
-                same,
-                MultiDeviceOptim::OptimMainDevice,
-            )),
-            "flex-flex",
+            base,
+            Some(multi(same, MultiDeviceOptim::OptimMainDevice)),
+            0.05,
+            "same-device",
         );
-        assert_close(&reference, &single, 1e-5, "flex + flex vs one device, accumulated");
+        assert_close(&reference, &single, 1e-5, "one device twice vs accumulated");
         for optim in [
             MultiDeviceOptim::OptimMainDevice,
             MultiDeviceOptim::OptimSharded,
         ] {
-            let strategy = ExecutionStrategy::multi(pair.clone(), optim);
-            let (multi, multi_inference, steps) = run(Some(strategy), &format!("{optim:?}"));
-            assert_eq!(steps, 2, "{optim:?}: the clock counts optimizer steps");
-            assert_close(&multi, &single, 1e-5, &format!("{optim:?}: vs one device"));
+            let name = format!("{label} {optim:?}");
+            let (multi, multi_inference, steps) =
+                run(base, Some(multi(pair.clone(), optim)), 0.05, &name);
+            assert_eq!(steps, 2, "{name}: the clock counts optimizer steps");
+            assert_close(&multi, &single, 1e-5, &format!("{name}: vs one device"));
             assert_close(
                 &multi_inference,
                 &reference_inference,
                 1e-4,
-                &format!("{optim:?}: inference mode, vs flex + flex"),
+                &format!("{name}: inference mode, vs one device twice"),
             );
         }
+        if ddp {
+            // DDP all-reduces the gradients as a mean: SGD at twice the learning rate takes
+            // the accumulated (summed) step.
+            use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
+            let config = DistributedConfig {
+                all_reduce_op: ReduceOperation::Mean,
+            };
+            let second = pair[1].clone();
+            let strategy = ExecutionStrategy::ddp(pair.clone(), config);
+            let (ddp, _, steps) = run(base, Some((strategy, second)), 0.1, "ddp");
+            assert_eq!(steps, 2, "DDP: the clock counts optimizer steps");
+            assert_close(&ddp, &single, 1e-5, "DDP vs one device");
+        }
+    }
+
+    #[cfg(all(feature = "flex", feature = "ndarray"))]
+    #[test]
+    fn multi_device_training_is_the_same_on_any_second_device_and_in_both_optimizer_modes() {
+        #[allow(deprecated)]
+        let pair = [Device::flex(), Device::ndarray()];
+        compare(&Device::flex(), pair, false);
+    }
+
+    /// On the GPUs named by `BURN_DISTILL_GPU_DEVICES` (two or more; skipped when unset).
+    #[test]
+    fn multi_device_training_on_the_gpus_named_in_the_environment() {
+        let list = std::env::var("BURN_DISTILL_GPU_DEVICES").unwrap_or_default();
+        if list.trim().is_empty() {
+            eprintln!("BURN_DISTILL_GPU_DEVICES unset: nothing to run");
+            return;
+        }
+        let devices = burn_distill::devices::parse_devices(&list).unwrap();
+        assert!(devices.len() >= 2, "give two devices: {list}");
+        let ddp = burn_distill::devices::check_ddp_devices(&devices[..2]).is_ok();
+        compare(&devices[0], [devices[0].clone(), devices[1].clone()], ddp);
     }
 }
