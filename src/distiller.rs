@@ -419,15 +419,46 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// [`Distiller::check_batch`]. [`Error::TeacherPlacement`] when the batch is on a device
     /// a teacher cannot be placed on ([`Distiller::teachers_on`]).
     pub fn forward(&self, inputs: I, labels: Tensor<1, Int>) -> crate::Result<DistillOutput> {
+        self.check_input_shape(&inputs)?;
         // The student runs where the batch is; the teachers of that device run beside it.
         let student_out = self.student.forward_features(inputs.clone());
         let teachers = self.teachers_on(&student_out.logits.device())?;
-        let inputs = inputs.without_autodiff();
+        let plain = inputs.clone().without_autodiff();
         let teacher_outputs: Vec<ModelOutput> = teachers
             .iter()
-            .map(|teacher| teacher.forward(inputs.clone()))
+            .map(|teacher| teacher.forward(plain.clone()))
             .collect();
         self.step(student_out, labels, &teacher_outputs)
+            .map_err(|error| blame_inputs(error, &inputs))
+    }
+
+    /// The batch's sample shape against what the student and each teacher declare
+    /// ([`FeatureModel::input_shape`], [`Teacher::input_shape`]); metadata only.
+    fn check_input_shape(&self, inputs: &I) -> crate::Result<()> {
+        let Some(found) = inputs.sample_shape() else {
+            return Ok(());
+        };
+        let declared = std::iter::once(("the student".to_string(), self.student.input_shape()))
+            .chain(
+                self.parts
+                    .teachers
+                    .originals()
+                    .iter()
+                    .enumerate()
+                    .map(|(k, t)| (format!("teacher {k} ({})", t.name()), t.input_shape())),
+            );
+        for (model, expected) in declared {
+            if let Some(expected) = expected
+                && !expected.accepts(&found)
+            {
+                return Err(Error::InputShape {
+                    model,
+                    expected,
+                    found,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The teachers as they run on `device`: the originals on the device the distiller was
@@ -454,8 +485,10 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         labels: Tensor<1, Int>,
         teacher_outputs: &[ModelOutput],
     ) -> crate::Result<DistillOutput> {
-        let student_out = self.student.forward_features(inputs);
+        self.check_input_shape(&inputs)?;
+        let student_out = self.student.forward_features(inputs.clone());
         self.step(student_out, labels, teacher_outputs)
+            .map_err(|error| blame_inputs(error, &inputs))
     }
 
     /// Selector, adapters and loss for a student output and its teachers' outputs.
@@ -517,6 +550,15 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// Number of steps ([`Distiller::forward`] calls) run so far.
     pub fn steps(&self) -> usize {
         self.parts.steps.load(Ordering::Relaxed)
+    }
+
+    /// The feature term's weight at the current step (`feature_weight · s(step)`), `[1]`,
+    /// computed on the device from the step count (no host read): what a log shows beside
+    /// the loss parts, so a total that rises as the feature term ramps in reads as such.
+    pub fn scheduled_feature_weight(&self) -> Tensor<1> {
+        let loss = &self.parts.loss;
+        loss.schedule_tensor(self.optimizer_steps.val().without_autodiff())
+            .mul_scalar(loss.config().feature_weight)
     }
 
     /// Optimizer steps counted so far (one small host read: for logs and tests, not the
@@ -590,7 +632,8 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         let mut names = Vec::new();
         let mut flags = Vec::new();
         if let Some(logits) = student_logits {
-            names.push("student logits (training diverged: try a lower learning rate)".into());
+            names
+                .push("the student's logits (training diverged: try a lower learning rate)".into());
             flags.push(non_finite(logits.clone().without_autodiff()));
         }
         for (k, (out, teacher)) in teacher_outputs
@@ -701,5 +744,16 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
             check_features(format!("teacher {k} ({name})"), &out.features, specs)?;
         }
         Ok(())
+    }
+}
+
+/// A non-finite output whose cause is the input batch itself is reported as such (the
+/// inputs are read back only on this error path).
+fn blame_inputs<I: DistillInput>(error: Error, inputs: &I) -> Error {
+    match error {
+        Error::NonFinite { .. } if inputs.has_non_finite() => Error::NonFinite {
+            what: "the input batch (it holds NaN or infinite values before any model runs)".into(),
+        },
+        other => other,
     }
 }

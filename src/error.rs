@@ -20,12 +20,14 @@ use std::path::PathBuf;
 /// | Empty teacher list | [`DistillerConfig::init`], [`TeacherSelectorConfig::init`] | [`Error::NoTeachers`] |
 /// | Teachers with different class counts | [`DistillerConfig::init`] | [`Error::ClassCountMismatch`] naming both teachers and counts |
 /// | Student with another class count | [`DistillerConfig::init`] | [`Error::StudentClassMismatch`] |
-/// | Student and teacher expose different numbers of feature maps | [`DistillerConfig::init`] | [`Error::FeatureCountMismatch`] |
+/// | Student and teacher expose different numbers of features (maps, vectors or sequences) | [`DistillerConfig::init`] | [`Error::FeatureCountMismatch`] |
+/// | Samples of another shape than a model declares (`input_shape`: the zoo's models, a `FeatureModel` or `FrozenTeacher::with_input_shape`) | [`Distiller::forward`] | [`Error::InputShape`] naming the student or the teacher and both shapes; a model that declares nothing fails inside Burn with Burn's panic |
 /// | A teacher map whose channels do not match its adapter | [`Distiller::forward`] | [`Error::ShapeMismatch`] naming teacher, map and both shapes |
 /// | A student map with other channels than its adapter | [`FeatureAdapter::forward`] | panic naming both channel counts |
 /// | Batch sizes differ between student, teachers and labels | [`Distiller::forward`], [`TeacherSelector::select`] | [`Error::ShapeMismatch`] with both shapes |
 /// | Labels `>= C` or negative | [`Distiller::forward`] (first step, then every [`DistillerConfig::check_every`] steps), [`Distiller::check_batch`] | [`Error::LabelOutOfRange`] with the smallest and largest label |
-/// | NaN or ±Inf in teacher logits or feature maps, or in the student's logits | as above | [`Error::NonFinite`] naming the tensor |
+/// | NaN or ±Inf in the input batch | as above (found through the outputs, then the inputs are read to tell the cause) | [`Error::NonFinite`] naming the input batch |
+/// | NaN or ±Inf in teacher logits or features, or in the student's logits | as above | [`Error::NonFinite`] naming the tensor |
 /// | Temperature `<= 0` or NaN, `tau <= 0` | [`DistillationLossConfig::init`], [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] with field and value |
 /// | Negative or NaN loss weights (also DKD's) | [`DistillationLossConfig::init`] | [`Error::InvalidConfig`] |
 /// | `TopK(0)`, `TopK(k > K)`, NaN or negative `MaxCrossEntropy` | [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] |
@@ -79,6 +81,18 @@ pub enum Error {
         found: usize,
     },
 
+    /// A batch's samples are not of the shape a model declares it takes
+    /// ([`crate::FeatureModel::input_shape`], [`crate::Teacher::input_shape`]).
+    #[error("{model} takes samples of shape {expected}, but the batch's samples are {found:?}")]
+    InputShape {
+        /// Which model: `the student` or `teacher 1 (vgg13)`.
+        model: String,
+        /// The shape it declares.
+        expected: crate::InputShape,
+        /// The shape of the batch's samples (without the batch dimension).
+        found: Vec<usize>,
+    },
+
     /// The student predicts a different number of classes than the teachers.
     #[error("the student has {student} classes but the teachers have {teachers}")]
     StudentClassMismatch {
@@ -88,10 +102,11 @@ pub enum Error {
         teachers: usize,
     },
 
-    /// Student and a teacher expose a different number of feature maps.
+    /// Student and a teacher expose a different number of features.
     #[error(
-        "feature-count mismatch: the student gives {student} features but teacher {index} \
-         ({name}) gives {teacher}"
+        "feature-count mismatch: the student gives {} but teacher {index} ({name}) gives {}",
+        count(*student, "feature"),
+        count(*teacher, "feature")
     )]
     FeatureCountMismatch {
         /// Number of feature maps the student exposes.
@@ -316,5 +331,14 @@ pub(crate) fn check_non_negative(field: &'static str, value: f64) -> Result<()> 
             value: value.to_string(),
             reason: "must be a finite number greater than or equal to 0",
         })
+    }
+}
+
+/// `1 feature`, `2 features`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

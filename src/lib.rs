@@ -26,7 +26,8 @@
 //!   only parameters are the student's and the adapters'.
 //! - [`TeacherCache`]: teacher outputs cached per sample for un-augmented data.
 //! - [`prescreen`] / [`Prescreen`]: drop weak teachers once, before training;
-//!   [`evaluate`] / [`Evaluation`]: accuracy and cross-entropy of any model.
+//!   [`evaluate`] / [`Evaluation`]: accuracy, cross-entropy and per-class accuracy of any
+//!   model.
 //! - [`train`]: [`DistillBatch`] and (feature `train`) burn-train's `TrainStep` /
 //!   `InferenceStep`, metrics and a progress renderer.
 //! - [`devices`]: devices by name (`flex`, `wgpu:0`, `cuda:1`), for command lines.
@@ -91,6 +92,7 @@ mod distiller;
 #[cfg(feature = "download")]
 pub mod download;
 mod error;
+mod evaluate;
 #[cfg(feature = "files")]
 pub mod files;
 pub mod loss;
@@ -110,13 +112,16 @@ pub use adapter::{
 pub use cache::TeacherCache;
 pub use distiller::{DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};
+pub use evaluate::{ClassCount, Evaluation, evaluate};
 pub use loss::{
     DistillationLoss, DistillationLossConfig, DistillationLossOutput, DkdLoss, DkdLossConfig,
     FeatureLoss, FeatureLossConfig, FeatureNorm, HardLabelLoss, KdLoss, KdLossConfig, LossTerm,
     SoftLoss, TeacherReduction, TermInput, TermOutput, TermValue, log1p,
 };
-pub use model::{DistillInput, Feature, FeatureKind, FeatureModel, FeatureSpec, ModelOutput};
-pub use prescreen::{Evaluation, Prescreen, evaluate, prescreen};
+pub use model::{
+    DistillInput, Feature, FeatureKind, FeatureModel, FeatureSpec, InputShape, ModelOutput,
+};
+pub use prescreen::{Prescreen, prescreen};
 pub use selector::{
     Granularity, ScreeningRule, Selection, TeacherSelector, TeacherSelectorConfig, Weighting,
 };

@@ -20,6 +20,18 @@ pub trait DistillInput: Clone + Send + Sync + fmt::Debug + 'static {
     fn batch_size(&self) -> usize;
     /// The device the batch lives on (teachers are placed there).
     fn device(&self) -> Device;
+    /// The shape of one sample (without the batch dimension), when the batch has one: checked
+    /// against each model's [`FeatureModel::input_shape`] before the models run. Read from
+    /// the tensor's metadata, never from the device. `None` (the default) skips the check.
+    fn sample_shape(&self) -> Option<Vec<usize>> {
+        None
+    }
+    /// Whether the batch holds a NaN or an infinity. Only called on the error path (after a
+    /// non-finite output was found, to say whether the inputs were the cause), so it may
+    /// read the batch back from the device. The default answers `false`.
+    fn has_non_finite(&self) -> bool {
+        false
+    }
     /// The same batch without autodiff: what teachers receive (they never record a graph).
     #[must_use]
     fn without_autodiff(self) -> Self;
@@ -36,6 +48,19 @@ where
 
     fn device(&self) -> Device {
         Tensor::device(self)
+    }
+
+    fn sample_shape(&self) -> Option<Vec<usize>> {
+        Some(self.dims()[1..].to_vec())
+    }
+
+    fn has_non_finite(&self) -> bool {
+        let data = self.to_data();
+        data.dtype().is_float()
+            && data
+                .convert::<f64>()
+                .iter::<f64>()
+                .any(|value| !value.is_finite())
     }
 
     fn without_autodiff(self) -> Self {
@@ -298,5 +323,56 @@ pub trait FeatureModel<I: DistillInput = Tensor<4>>: Module + ModuleDisplay {
     /// one probe batch by [`crate::DistillerConfig::init_with_probe`].
     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
         None
+    }
+    /// The shape of one input sample the model takes, when it is known without running it
+    /// (`InputShape::new([Some(3), None, None])` for images of any size, `[Some(19)]` for rows
+    /// of 19 features). The distiller checks every batch against it before the models run,
+    /// so a wrong width is an [`crate::Error::InputShape`] naming the model, not a panic
+    /// inside Burn. `None` (the default) skips the check.
+    fn input_shape(&self) -> Option<InputShape> {
+        None
+    }
+}
+
+/// The shape of one input sample (no batch dimension) a model takes: per axis a size, or
+/// `None` for any size.
+///
+/// # Example
+/// ```
+/// use burn_distill::InputShape;
+///
+/// let images = InputShape::new([Some(3), None, None]);
+/// assert!(images.accepts(&[3, 32, 32]));
+/// assert!(!images.accepts(&[1, 32, 32]));
+/// assert_eq!(images.to_string(), "[3, any, any]");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputShape(pub Vec<Option<usize>>);
+
+impl InputShape {
+    /// A shape from per-axis sizes (`None`: any size).
+    pub fn new(axes: impl IntoIterator<Item = Option<usize>>) -> Self {
+        Self(axes.into_iter().collect())
+    }
+
+    /// Whether a sample of shape `sample` fits: the same rank, every fixed axis equal.
+    pub fn accepts(&self, sample: &[usize]) -> bool {
+        self.0.len() == sample.len()
+            && self
+                .0
+                .iter()
+                .zip(sample)
+                .all(|(axis, size)| axis.is_none_or(|a| a == *size))
+    }
+}
+
+impl fmt::Display for InputShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let axes: Vec<String> = self
+            .0
+            .iter()
+            .map(|axis| axis.map_or_else(|| "any".to_string(), |a| a.to_string()))
+            .collect();
+        write!(f, "[{}]", axes.join(", "))
     }
 }

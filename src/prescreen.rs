@@ -1,6 +1,6 @@
 //! Pre-screening: evaluate the teachers once on labelled data before training and drop the
-//! ones the screening rule rejects, so their forward passes are never run again; and
-//! [`evaluate`], the same measurement for any one model.
+//! ones the screening rule rejects, so their forward passes are never run again
+//! ([`crate::evaluate`] measures one model the same way).
 
 use std::sync::Arc;
 
@@ -8,9 +8,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::Error;
 use crate::loss::cross_entropy_per_sample;
-use crate::model::{DistillInput, FeatureModel};
+use crate::model::DistillInput;
 use crate::selector::ScreeningRule;
-use crate::teacher::{FrozenTeacher, Teacher, TeacherReplicas};
+use crate::teacher::{Teacher, TeacherReplicas};
 
 /// What [`prescreen`] measured and decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,56 +207,5 @@ pub fn prescreen<I: DistillInput>(
         accuracy,
         kept,
         samples,
-    })
-}
-
-/// What [`evaluate`] measured of one model.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Evaluation {
-    /// Fraction of samples whose top logit is the label.
-    pub accuracy: f64,
-    /// Mean cross-entropy against the labels (nats).
-    pub mean_cross_entropy: f64,
-    /// Number of samples evaluated.
-    pub samples: usize,
-}
-
-/// Accuracy and mean cross-entropy of any [`FeatureModel`] (a trained student, a teacher
-/// before it is frozen) on labelled batches, in inference mode and without autodiff: the same
-/// measurement as [`prescreen`]'s, for one model.
-///
-/// # Errors
-/// As [`prescreen`]: [`Error::ShapeMismatch`] when no batch is given or labels do not match
-/// a batch, [`Error::LabelOutOfRange`], [`Error::NonFinite`] for NaN or infinite logits.
-///
-/// # Example
-/// ```
-/// use burn::tensor::{Device, Int, Tensor};
-/// use burn_distill::evaluate;
-/// use burn_distill::models::CnnConfig;
-///
-/// let device = Device::default();
-/// let model = CnnConfig::new(4).with_width(2).init(&device);
-/// let images = Tensor::<4>::ones([8, 3, 8, 8], &device);
-/// let labels = Tensor::<1, Int>::from_ints([0, 1, 2, 3, 0, 1, 2, 3], &device);
-/// let result = evaluate(&model, [(images, labels)]).unwrap();
-/// assert_eq!(result.samples, 8);
-/// assert!((0.0..=1.0).contains(&result.accuracy));
-/// ```
-pub fn evaluate<M, I>(
-    model: &M,
-    batches: impl IntoIterator<Item = (I, Tensor<1, Int>)>,
-) -> crate::Result<Evaluation>
-where
-    M: FeatureModel<I> + Sync + 'static,
-    I: DistillInput,
-{
-    let model: Arc<dyn Teacher<I>> =
-        Arc::new(FrozenTeacher::from_model("the model", model.clone()));
-    let scores = prescreen(&[model], batches, &ScreeningRule::KeepAll)?;
-    Ok(Evaluation {
-        accuracy: scores.accuracy[0],
-        mean_cross_entropy: scores.mean_cross_entropy[0],
-        samples: scores.samples,
     })
 }

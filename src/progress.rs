@@ -24,7 +24,7 @@ pub enum Stream {
 }
 
 /// A progress line: on a terminal a bar redrawn in place (at most 10 times a second), in a
-/// log one line per 10 %.
+/// log one line per 10 % (fewer with [`Progress::with_log_lines`]).
 ///
 /// `label [#######          ]  42.0 % 420/1000 items 85 items/s, 0m07s left`
 ///
@@ -47,7 +47,9 @@ pub struct Progress {
     stream: Stream,
     started: Instant,
     last_draw: Instant,
-    last_decile: u64,
+    last_step: u64,
+    log_steps: u64,
+    log_final: bool,
     terminal: bool,
     drawn: bool,
 }
@@ -67,10 +69,21 @@ impl Progress {
             stream,
             started: now,
             last_draw: now,
-            last_decile: 0,
+            last_step: 0,
+            log_steps: 10,
+            log_final: true,
             terminal,
             drawn: false,
         }
+    }
+
+    /// In a log (not a terminal), write `lines` evenly spaced lines before the end (for
+    /// `lines = 1`, one at 50 %) and none at 100 %, where the caller prints its own summary.
+    #[must_use]
+    pub fn with_log_lines(mut self, lines: u64) -> Self {
+        self.log_steps = lines + 1;
+        self.log_final = false;
+        self
     }
 
     /// Seconds since the start.
@@ -88,11 +101,13 @@ impl Progress {
                 self.drawn = true;
             }
         } else {
-            let decile = done.min(self.total) * 10 / self.total;
-            if decile > self.last_decile {
-                self.last_decile = decile;
-                let line = format!("{}\n", self.line(done));
-                self.write(&line);
+            let step = done.min(self.total) * self.log_steps / self.total;
+            if step > self.last_step {
+                self.last_step = step;
+                if step < self.log_steps || self.log_final {
+                    let line = format!("{}\n", self.line(done));
+                    self.write(&line);
+                }
             }
         }
     }
@@ -162,4 +177,30 @@ pub fn format_seconds(seconds: f64) -> String {
     } else {
         format!("{}m{:02}s", s / 60, s % 60)
     }
+}
+
+/// A number in plain decimals with about four significant digits (`0`, `0.0123`, `2.731`,
+/// `49.83`, `1250.5`), never in exponent form: what logs print for metrics.
+///
+/// ```
+/// use burn_distill::progress::plain_number;
+///
+/// assert_eq!(plain_number(0.0), "0");
+/// assert_eq!(plain_number(2.73051), "2.731");
+/// assert_eq!(plain_number(0.000123456), "0.0001235");
+/// assert_eq!(plain_number(49.8312), "49.83");
+/// ```
+pub fn plain_number(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = (3 - magnitude).clamp(1, 12) as usize;
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    };
+    if text == "-0" { "0".into() } else { text }
 }

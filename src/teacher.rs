@@ -6,7 +6,7 @@ use std::sync::Arc;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use crate::model::{DistillInput, Feature, FeatureModel, FeatureSpec, ModelOutput};
+use crate::model::{DistillInput, Feature, FeatureModel, FeatureSpec, InputShape, ModelOutput};
 
 /// A frozen model that guides the student.
 ///
@@ -26,6 +26,11 @@ pub trait Teacher<I: DistillInput = Tensor<4>>: Send + Sync + fmt::Debug {
     /// Runs the teacher on a batch. `input` may be on an autodiff device; the teacher
     /// works on a copy without autodiff.
     fn forward(&self, input: I) -> ModelOutput;
+    /// The shape of one input sample the teacher takes, when known (see
+    /// [`FeatureModel::input_shape`]); `None` (the default) skips the check.
+    fn input_shape(&self) -> Option<InputShape> {
+        None
+    }
     /// A copy of this teacher that runs on `device` (its weights moved there once). The
     /// [`crate::Distiller`] asks for one replica per device its batches arrive on and reuses
     /// it. The default refuses: implement it for teachers that can move.
@@ -71,6 +76,7 @@ pub struct FrozenTeacher<M, I = Tensor<4>> {
     model: M,
     num_classes: usize,
     feature_specs: Option<Vec<FeatureSpec>>,
+    input_shape: Option<InputShape>,
     forward: Arc<ForwardFn<M, I>>,
 }
 
@@ -114,8 +120,17 @@ impl<M: Module + Sync, I: DistillInput> FrozenTeacher<M, I> {
             model: model.valid(),
             num_classes,
             feature_specs,
+            input_shape: None,
             forward: Arc::new(forward),
         }
+    }
+
+    /// Declares the shape of one input sample the teacher takes, so a batch of another
+    /// shape is an [`crate::Error::InputShape`] naming this teacher.
+    #[must_use]
+    pub fn with_input_shape(mut self, shape: InputShape) -> Self {
+        self.input_shape = Some(shape);
+        self
     }
 
     /// The frozen module, in inference mode.
@@ -130,9 +145,12 @@ impl<M: FeatureModel<I> + Sync + 'static, I: DistillInput> FrozenTeacher<M, I> {
     pub fn from_model(name: impl Into<String>, model: M) -> Self {
         let num_classes = model.num_classes();
         let feature_specs = model.feature_specs();
-        Self::build(name, model, num_classes, feature_specs, |m: &M, x: I| {
+        let input_shape = model.input_shape();
+        let mut teacher = Self::build(name, model, num_classes, feature_specs, |m: &M, x: I| {
             m.forward_features(x)
-        })
+        });
+        teacher.input_shape = input_shape;
+        teacher
     }
 }
 
@@ -159,6 +177,10 @@ impl<M: Module + Sync + 'static, I: DistillInput> Teacher<I> for FrozenTeacher<M
         self.feature_specs.clone()
     }
 
+    fn input_shape(&self) -> Option<InputShape> {
+        self.input_shape.clone()
+    }
+
     /// Moves the frozen module to `device` once (`Module::to_device`); a device that cannot
     /// hold it is an error naming the device, not a panic.
     fn to_device(&self, device: &Device) -> crate::Result<Arc<dyn Teacher<I>>> {
@@ -181,6 +203,7 @@ impl<M: Module + Sync + 'static, I: DistillInput> Teacher<I> for FrozenTeacher<M
             model: moved,
             num_classes: self.num_classes,
             feature_specs: self.feature_specs.clone(),
+            input_shape: self.input_shape.clone(),
             forward: self.forward.clone(),
         }))
     }
@@ -200,6 +223,12 @@ impl<M: Module + Sync + 'static, I: DistillInput> Teacher<I> for FrozenTeacher<M
     }
 }
 
+/// A set of teachers, shared.
+pub(crate) type TeacherSet<I> = Arc<[Arc<dyn Teacher<I>>]>;
+
+/// Replicas made so far, one set per device.
+type Placed<I> = Arc<std::sync::Mutex<Vec<(Device, TeacherSet<I>)>>>;
+
 /// A teacher set as it runs on each device: the originals where they were built and one
 /// replica per other device, made once by [`Teacher::to_device`] and reused. Clones share
 /// the replicas (constants, never training state).
@@ -208,7 +237,7 @@ pub(crate) struct TeacherReplicas<I: DistillInput> {
     originals: Arc<[Arc<dyn Teacher<I>>]>,
     /// The device the originals run on, when known.
     home: Option<Device>,
-    placed: Arc<std::sync::Mutex<Vec<(Device, Arc<[Arc<dyn Teacher<I>>]>)>>>,
+    placed: Placed<I>,
 }
 
 impl<I: DistillInput> TeacherReplicas<I> {

@@ -7,7 +7,17 @@ use burn::tensor::Device;
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(about = "Distil two CIFAR teachers into a small VGG8 student with burn-train.")]
+#[command(
+    about = "Distil two CIFAR teachers into a small VGG8 student with burn-train, and train \
+             the same student alone to compare.",
+    after_help = "Environment:
+  BURN_DISTILL_CIFAR100_URL, BURN_DISTILL_CIFAR100_SIZE, BURN_DISTILL_CIFAR100_MD5
+      replace the download's address, size in bytes and MD5 (a mirror); likewise
+      BURN_DISTILL_CIFAR10_URL, _SIZE and _MD5 for --dataset cifar10.
+  XDG_CACHE_HOME    where the data is cached (default ~/.cache): <cache>/burn-distill/.
+  RAYON_NUM_THREADS CPU threads of the flex and ndarray backends.
+  CUBECL_WGPU_DEFAULT_DEVICE  the wgpu adapter, e.g. DiscreteGpu(0)."
+)]
 pub struct Args {
     /// Which CIFAR.
     #[arg(long, value_enum, default_value_t = Dataset::Cifar100)]
@@ -68,6 +78,10 @@ pub struct Args {
     /// Continue the distillation from the last epoch checkpointed in --out.
     #[arg(long)]
     pub resume: bool,
+    /// Skip the baseline: the same student (same initial weights, batches and optimizer)
+    /// trained alone on the labels, to show what distillation adds.
+    #[arg(long)]
+    pub no_baseline: bool,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }

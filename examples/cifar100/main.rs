@@ -24,7 +24,7 @@ use burn_distill::data::{
     Augmentation, CifarVariant, EpochLoader, ImageBatcher, ImageData, Split, cifar,
 };
 use burn_distill::files::save_weights;
-use burn_distill::models::{FoldBatchNorm, ResNetConfig, VggConfig};
+use burn_distill::models::{FoldBatchNorm, ResNetConfig, VggConfig, parameter_count};
 use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
 use burn_distill::{
     DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
@@ -47,6 +47,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    let started = std::time::Instant::now();
     let device = args.devices.0[0].clone();
     if args.devices.0.len() > 1 && args.strategy == Strategy::Single {
         return Err(format!(
@@ -141,14 +142,15 @@ fn run(args: &Args) -> Result<(), String> {
         .with_widths([args.width, args.width, 2 * args.width, 4 * args.width])
         .init(&train_device)
         .map_err(|e| e.to_string())?;
+    let vgg13_frozen =
+        teacher(args, "vgg13", vgg13, &train_loader(0), &test_loader)?.fold_batch_norm();
+    let resnet_frozen =
+        teacher(args, "resnet8x4", resnet, &train_loader(0), &test_loader)?.fold_batch_norm();
     let teachers: Vec<Arc<dyn Teacher>> = vec![
-        Arc::new(FrozenTeacher::from_model(
-            "vgg13",
-            teacher(args, "vgg13", vgg13, &train_loader(0), &test_loader)?.fold_batch_norm(),
-        )),
+        Arc::new(FrozenTeacher::from_model("vgg13", vgg13_frozen.clone())),
         Arc::new(FrozenTeacher::from_model(
             "resnet8x4",
-            teacher(args, "resnet8x4", resnet, &train_loader(0), &test_loader)?.fold_batch_norm(),
+            resnet_frozen.clone(),
         )),
     ];
 
@@ -160,15 +162,25 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("reading the test data: {e:?}"))?;
     let screened =
         prescreen(&teachers, batches, &ScreeningRule::TopK(1)).map_err(|e| e.to_string())?;
+    let teacher_parameters = [
+        parameter_count(&vgg13_frozen),
+        parameter_count(&resnet_frozen),
+    ];
     for (k, teacher) in teachers.iter().enumerate() {
         println!(
-            "teacher {k} {}: {split_name} accuracy {:.2} %, cross-entropy {:.3}",
+            "teacher {k} {}: {} parameters, {split_name} accuracy {:.2} %, cross-entropy {:.3}",
             teacher.name(),
+            teacher_parameters[k],
             100.0 * screened.accuracy[k],
             screened.mean_cross_entropy[k]
         );
     }
-    println!("best single teacher: {}", teachers[screened.kept[0]].name());
+    let best = screened.kept[0];
+    println!(
+        "best single teacher: {} (lowest {split_name} cross-entropy, the measure the \
+         screening uses)",
+        teachers[best].name()
+    );
 
     // 3. The distiller: the student, the teachers, the selector and the loss.
     let weighting = match args.weighting {
@@ -193,8 +205,10 @@ fn run(args: &Args) -> Result<(), String> {
     let student = VggConfig::vgg8(classes)
         .with_width(args.width / 2)
         .init(&train_device);
+    // The baseline starts from the very same weights.
+    let student_start = student.clone();
     let distiller = DistillerConfig::new()
-        .with_selector(selector)
+        .with_selector(selector.clone())
         .with_loss(loss)
         .init(student, teachers.clone(), &train_device)
         .map_err(|e| e.to_string())?;
@@ -228,6 +242,7 @@ fn run(args: &Args) -> Result<(), String> {
             .metric_train_numeric(LossPartMetric::new(LossPart::Hard))
             .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
             .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
+            .metric_train_numeric(LossPartMetric::feature_weight())
             .with_default_checkpointers()
             .renderer(Box::new(ProgressRenderer::new()))
             .num_epochs(args.epochs);
@@ -273,30 +288,117 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let student = result.model.into_student().valid();
 
-    // 5. Evaluation on the test subset, 6. export.
-    let batches = test_loader
-        .iter()
-        .map(|b| b.map(|b| (b.inputs, b.labels)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("reading the test data: {e:?}"))?;
-    let accuracy = evaluate(&student, batches)
+    // 5. Evaluation on the test subset; the same student trained alone, for comparison.
+    let batches = || -> Result<Vec<_>, String> {
+        test_loader
+            .iter()
+            .map(|b| b.map(|b| (b.inputs, b.labels)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("reading the test data: {e:?}"))
+    };
+    let accuracy = evaluate(&student, batches()?)
         .map_err(|e| e.to_string())?
         .accuracy;
+    let alone = if args.no_baseline {
+        None
+    } else {
+        // The distiller with soft and feature weight 0 is the student on the labels alone,
+        // in the same loop, on the same batches.
+        println!("baseline: the same student trained alone (--no-baseline skips it)");
+        let labels_only = DistillationLossConfig::new()
+            .with_soft_weight(0.0)
+            .with_feature_weight(0.0);
+        let baseline = DistillerConfig::new()
+            .with_selector(selector)
+            .with_loss(labels_only)
+            .init(student_start, teachers.clone(), &train_device)
+            .map_err(|e| e.to_string())?;
+        let result =
+            SupervisedTraining::new(args.out.join("alone"), train_loader(0), test_loader.clone())
+                .metric_train_numeric(AccuracyMetric::new())
+                .metric_valid_numeric(AccuracyMetric::new())
+                .metric_train_numeric(LossMetric::new())
+                .renderer(Box::new(ProgressRenderer::new()))
+                .num_epochs(args.epochs)
+                .launch(Learner::new(
+                    baseline,
+                    AdamConfig::new().init(),
+                    ConstantLr::new(args.lr),
+                ));
+        if let Some(error) = result.error {
+            return Err(format!("training the baseline stopped: {error:?}"));
+        }
+        let alone = result.model.into_student().valid();
+        Some(
+            evaluate(&alone, batches()?)
+                .map_err(|e| e.to_string())?
+                .accuracy,
+        )
+    };
+
+    // 6. What it comes to: size and accuracy against the teachers, then the export.
+    let student_parameters = parameter_count(&student);
+    let best_accuracy = screened.accuracy[best];
+    let compression = teacher_parameters[best] as f64 / student_parameters as f64;
+    let kept = accuracy / best_accuracy;
     println!(
-        "student vgg8 (width {}): {split_name} accuracy {:.2} %",
+        "student vgg8 (width {}): {student_parameters} parameters, {split_name} accuracy {:.2} %",
         args.width / 2,
         100.0 * accuracy
+    );
+    if let Some(alone) = alone {
+        println!(
+            "student trained alone: {split_name} accuracy {:.2} % (distillation: {:+.2} points)",
+            100.0 * alone,
+            100.0 * (accuracy - alone)
+        );
+    }
+    println!(
+        "against the best teacher ({}): {compression:.1}x fewer parameters, {:.1} % of its \
+         accuracy kept",
+        teachers[best].name(),
+        100.0 * kept
+    );
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "wall time: {}",
+        burn_distill::progress::format_seconds(wall)
     );
     for name in ["student.bpk", "student.safetensors"] {
         save_weights(student.clone(), args.out.join(name)).map_err(|e| e.to_string())?;
     }
+    let teachers_json: Vec<serde_json::Value> = teachers
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            serde_json::json!({
+                "name": t.name(),
+                "parameters": teacher_parameters[k],
+                "accuracy": screened.accuracy[k],
+                "cross_entropy": screened.mean_cross_entropy[k],
+            })
+        })
+        .collect();
+    let mut results = serde_json::json!({
+        "split": split_name,
+        "teachers": teachers_json,
+        "best_teacher": teachers[best].name(),
+        "best_teacher_measure": "lowest mean cross-entropy",
+        "student": { "name": "vgg8", "parameters": student_parameters, "accuracy": accuracy },
+        "student_alone_accuracy": alone,
+        "distillation_gain": alone.map(|a| accuracy - a),
+        "compression_ratio": compression,
+        "accuracy_kept": kept,
+        "wall_seconds": wall,
+    });
+    results[format!("student_{split_name}_accuracy")] = accuracy.into();
     std::fs::write(
         args.out.join("results.json"),
-        format!("{{\"student_{split_name}_accuracy\": {accuracy}}}\n"),
+        serde_json::to_string_pretty(&results).map_err(|e| e.to_string())? + "\n",
     )
     .map_err(|e| format!("{}: {e}", args.out.display()))?;
     println!(
-        "exported {} and student.safetensors",
+        "exported {} and student.safetensors; results in results.json",
         args.out.join("student.bpk").display()
     );
     Ok(())

@@ -89,6 +89,16 @@ impl FeatureModel for Cnn {
         self.classifier.weight.dims()[1]
     }
 
+    /// Images of the configured channel count (`in_channels`, 3 by default), of any size:
+    /// `[C, any, any]`.
+    fn input_shape(&self) -> Option<crate::InputShape> {
+        Some(crate::InputShape::new([
+            Some(self.conv1.weight.dims()[1]),
+            None,
+            None,
+        ]))
+    }
+
     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
         Some(vec![FeatureSpec::map(self.conv2.weight.dims()[0])])
     }

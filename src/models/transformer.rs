@@ -199,6 +199,11 @@ impl FeatureModel<Tensor<2, Int>> for SequenceTransformer {
     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
         Some(self.specs())
     }
+
+    /// Token ids of any length: `[any]`.
+    fn input_shape(&self) -> Option<crate::InputShape> {
+        Some(crate::InputShape::new([None]))
+    }
 }
 
 impl FeatureModel<Tensor<3>> for SequenceTransformer {
@@ -218,5 +223,12 @@ impl FeatureModel<Tensor<3>> for SequenceTransformer {
 
     fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
         Some(self.specs())
+    }
+
+    /// Sequences of any length of vectors of the width the model was built for:
+    /// `[any, D]`.
+    fn input_shape(&self) -> Option<crate::InputShape> {
+        let width = self.vectors.as_ref().map(|p| p.weight.dims()[0]);
+        Some(crate::InputShape::new([None, width]))
     }
 }

@@ -26,7 +26,7 @@ use crate::distiller::Distiller;
 use crate::loss::DistillationLossOutput;
 use crate::loss::cross_entropy_per_sample;
 use crate::model::{DistillInput, FeatureModel};
-use crate::progress::{Progress, Stream, Unit};
+use crate::progress::{Progress, Stream, Unit, plain_number};
 
 /// What one training or validation step reports to burn-train's metrics.
 ///
@@ -45,6 +45,9 @@ pub struct DistillStepOutput {
     pub teacher_keep_rate: Option<Tensor<1>>,
     /// Mean weight of each teacher over the batch, `[K]` (training steps only).
     pub teacher_mean_weight: Option<Tensor<1>>,
+    /// The feature term's scheduled weight at this step, `[1]` (training steps only;
+    /// [`Distiller::scheduled_feature_weight`]).
+    pub feature_weight: Option<Tensor<1>>,
 }
 
 impl ItemLazy for DistillStepOutput {
@@ -56,6 +59,7 @@ impl ItemLazy for DistillStepOutput {
             labels: self.labels.without_autodiff(),
             teacher_keep_rate: self.teacher_keep_rate.map(Tensor::without_autodiff),
             teacher_mean_weight: self.teacher_mean_weight.map(Tensor::without_autodiff),
+            feature_weight: self.feature_weight.map(Tensor::without_autodiff),
         })
     }
 }
@@ -78,6 +82,7 @@ pub struct LossPartsInput {
     terms: Vec<(String, Tensor<1>)>,
     keep_rate: Option<Tensor<1>>,
     mean_weight: Option<Tensor<1>>,
+    feature_weight: Option<Tensor<1>>,
 }
 
 impl Adaptor<LossPartsInput> for DistillStepOutput {
@@ -91,6 +96,7 @@ impl Adaptor<LossPartsInput> for DistillStepOutput {
                 .collect(),
             keep_rate: self.teacher_keep_rate.clone(),
             mean_weight: self.teacher_mean_weight.clone(),
+            feature_weight: self.feature_weight.clone(),
         }
     }
 }
@@ -119,6 +125,7 @@ pub enum TeacherStat {
 enum Tracked {
     Term(String),
     Teacher(TeacherStat, usize),
+    FeatureWeight,
 }
 
 /// A burn-train metric reporting one [`LossPart`] (unweighted) or one teacher's
@@ -160,6 +167,13 @@ impl LossPartMetric {
             Tracked::Teacher(stat, index),
             format!("{label} (teacher {index})"),
         )
+    }
+
+    /// The feature term's scheduled weight (`feature_weight · s(step)`), named "Feature
+    /// weight": shown beside the loss parts, it says why the total rises while the feature
+    /// term ramps in. Training steps only.
+    pub fn feature_weight() -> Self {
+        Self::named(Tracked::FeatureWeight, "Feature weight".to_string())
     }
 
     fn named(tracked: Tracked, name: String) -> Self {
@@ -207,6 +221,7 @@ impl Metric for LossPartMetric {
                     .filter(|v| v.dims()[0] > k)
                     .map(|v| v.clone().narrow(0, k, 1))
             }
+            Tracked::FeatureWeight => item.feature_weight.clone(),
         };
         if let Some(value) = value {
             self.state.update(value.try_into_scalar::<f64>()?, 1);
@@ -259,6 +274,7 @@ impl<S: FeatureModel<I> + 'static, I: DistillInput> TrainStep for Distiller<S, I
             labels: batch.labels,
             teacher_keep_rate: Some(out.selection.keep_rate()),
             teacher_mean_weight: Some(out.selection.mean_weight()),
+            feature_weight: Some(self.scheduled_feature_weight()),
         };
         TrainOutput::new(self, grads, item)
     }
@@ -299,6 +315,7 @@ impl<S: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Distiller<
             labels: batch.labels,
             teacher_keep_rate: None,
             teacher_mean_weight: None,
+            feature_weight: None,
         }
     }
 }
@@ -376,9 +393,10 @@ impl<M: FeatureModel<I> + 'static, I: DistillInput> InferenceStep for Classifier
 /// A compact progress display for `SupervisedTraining` (pass it to `.renderer(...)`): on a
 /// terminal one redrawn line per split (`epoch 2/3 train [#####               ]  25.6 %
 /// 1280/5000 items 152 items/s, 0m24s left`, the crate's [`crate::progress::Progress`]), in
-/// logs a line per 10 % of a split; at the end of each split one line with every
-/// metric's epoch value (`epoch 2/3 valid done in 1 s | Accuracy 20.35 %`). burn-train's
-/// own fallback renderer (without its `tui` feature) prints a debug dump per batch.
+/// a log one line at 50 % of a split; at the end of each split one line with every
+/// metric's epoch value in plain decimals (`epoch 2/3 valid done in 1 s | Accuracy 20.35 %`).
+/// burn-train's own fallback renderer (without its `tui` feature) prints a debug dump per
+/// batch.
 ///
 /// ```no_run
 /// # fn run(training: burn::train::SupervisedTraining<burn_distill::Distiller<burn_distill::models::Vgg>>) {
@@ -446,11 +464,15 @@ impl TrainingProgressLogger for ProgressRenderer {
     ) {
         self.epochs = total_epochs;
         self.epoch = starting_epoch;
-        println!(
-            "{}: epochs {}..={total_epochs}",
-            label.unwrap_or("training"),
-            starting_epoch.max(1)
-        );
+        let what = label.unwrap_or("training");
+        if starting_epoch > 1 {
+            println!("{what}: resuming at epoch {starting_epoch} of {total_epochs}");
+        } else {
+            println!(
+                "{what}: {total_epochs} epoch{}",
+                if total_epochs == 1 { "" } else { "s" }
+            );
+        }
     }
 
     fn update_epoch(&mut self, epoch: usize) {
@@ -461,12 +483,9 @@ impl TrainingProgressLogger for ProgressRenderer {
         self.epoch = self.epoch.max(1);
         self.split = split.to_string();
         let label = format!("epoch {}/{} {split}", self.epoch, self.epochs);
-        self.progress = Some(Progress::new(
-            label,
-            total_items as u64,
-            Unit::Items,
-            Stream::Stdout,
-        ));
+        self.progress = Some(
+            Progress::new(label, total_items as u64, Unit::Items, Stream::Stdout).with_log_lines(1),
+        );
         self.latest.clear();
     }
 
@@ -487,7 +506,7 @@ impl TrainingProgressLogger for ProgressRenderer {
                 let value = value.strip_prefix(name.as_str()).unwrap_or(value);
                 let value = value.trim_start_matches(':').trim();
                 let value = value.strip_prefix("epoch ").unwrap_or(value);
-                Some(format!("{name} {value}"))
+                Some(format!("{name} {}", plain_metric(value)))
             })
             .collect();
         let seconds = self.progress.as_ref().map_or(0.0, Progress::elapsed);
@@ -535,5 +554,17 @@ impl MetricsRenderer for ProgressRenderer {
     fn register_metric(&mut self, definition: MetricDefinition) {
         self.names
             .push((definition.metric_id, definition.name.to_string()));
+    }
+}
+
+/// burn-train's formatted value (`0.0000e0`, `20.350 %`) as plain decimals with its unit.
+fn plain_metric(value: &str) -> String {
+    let mut parts = value.splitn(2, ' ');
+    let number = parts.next().unwrap_or_default();
+    let unit = parts.next().map(str::trim).unwrap_or_default();
+    match number.parse::<f64>() {
+        Ok(v) if unit.is_empty() => plain_number(v),
+        Ok(v) => format!("{} {unit}", plain_number(v)),
+        Err(_) => value.to_string(),
     }
 }

@@ -1,4 +1,6 @@
-//! Training glue: the [`DistillBatch`] every training loop feeds the distiller and, with the
+//! Training glue: the [`DistillBatch`] every training loop feeds the distiller,
+//! `DistillBatcher` (features `vision` or `train`) that makes one from dataset items of any
+//! input type, and, with the
 //! `train` feature, burn-train integration: [`crate::Distiller`] as a `TrainStep` /
 //! `InferenceStep`, its output type, metrics for each loss term and each teacher's keep rate
 //! and mean weight, and `Classifier` for plain training of teachers and baselines in the
@@ -15,7 +17,7 @@ use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{Learner, SupervisedTraining};
 use burn_distill::Distiller;
 use burn_distill::models::Cnn;
-use burn_distill::train::{LossPart, LossPartMetric};
+use burn_distill::train::{LossPart, LossPartMetric, ProgressRenderer};
 # fn run(distiller: Distiller<Cnn>,
 #        train: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>,
 #        valid: std::sync::Arc<dyn burn::data::dataloader::DataLoader<burn_distill::DistillBatch>>) {
@@ -26,6 +28,11 @@ let result = SupervisedTraining::new("/tmp/run", train, valid)
     .metric_train_numeric(LossMetric::new())
     .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
     .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
+    // The feature term's scheduled weight: why the total rises while it ramps in.
+    .metric_train_numeric(LossPartMetric::feature_weight())
+    // One line per epoch and split in a log (a redrawn bar on a terminal), not a debug
+    // dump per batch.
+    .renderer(Box::new(ProgressRenderer::new()))
     .num_epochs(10)
     .launch(learner);
 let student = result.model.into_student();
@@ -36,6 +43,10 @@ let student = result.model.into_student();
 
 use burn::tensor::{Int, Tensor};
 
+#[cfg(any(feature = "vision", feature = "train"))]
+mod batcher;
+#[cfg(any(feature = "vision", feature = "train"))]
+pub use batcher::{DistillBatcher, DistillItem};
 #[cfg(feature = "train")]
 mod learner;
 #[cfg(feature = "train")]

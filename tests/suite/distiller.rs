@@ -343,7 +343,7 @@ fn construction_errors_name_the_problem() {
     let err = init(vec![fake(5, vec![16, 32])]).unwrap_err();
     assert!(
         err.to_string()
-            .contains("student gives 1 features but teacher 0 (fake) gives 2"),
+            .contains("student gives 1 feature but teacher 0 (fake) gives 2 features"),
         "{err}"
     );
     let err = DistillerConfig::new()

@@ -13,6 +13,7 @@ mod example;
 mod fair_loop;
 mod frozen_teachers;
 mod generic_inputs;
+mod helpers;
 mod loss;
 mod models;
 mod placement;

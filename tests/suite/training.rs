@@ -273,6 +273,37 @@ mod supervised {
     }
 }
 
+#[cfg(any(feature = "train", feature = "remote"))]
+/// Every float parameter's values, flattened, except batch norm's running statistics
+/// (`running_mean`, `running_var`: visited as floats too, but not trained).
+fn trainable_parameters<M: burn::module::Module>(module: &M) -> Vec<f32> {
+    #[derive(Default)]
+    struct Collect {
+        path: Vec<String>,
+        values: Vec<f32>,
+        skipped: usize,
+    }
+    impl burn::module::ModuleVisitor for Collect {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            match self.path.last() {
+                Some(name) if name.starts_with("running_") => self.skipped += 1,
+                _ => self.values.extend(floats(&param.val())),
+            }
+        }
+    }
+    let mut collect = Collect::default();
+    module.visit(&mut collect);
+    assert!(collect.skipped > 0, "no running statistics found");
+    assert!(!collect.values.is_empty(), "no trainable parameter found");
+    collect.values
+}
+
 /// burn-train's MultiDevice strategy on two CPU devices (flex and ndarray: distinct backends,
 /// so distinct devices to Burn; device 0 gets the first half of the data and device 1 the
 /// second, `split_dataloader`): the run trains, the teachers run as replicas on device 1, the
@@ -377,36 +408,6 @@ mod multi_device {
         (parameters, inference_mode, steps)
     }
 
-    /// Every float parameter's values, flattened, except batch norm's running statistics
-    /// (`running_mean`, `running_var`: visited as floats too, but not trained).
-    fn trainable_parameters<M: burn::module::Module>(module: &M) -> Vec<f32> {
-        #[derive(Default)]
-        struct Collect {
-            path: Vec<String>,
-            values: Vec<f32>,
-            skipped: usize,
-        }
-        impl burn::module::ModuleVisitor for Collect {
-            fn enter_module(&mut self, name: &str, _container_type: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _name: &str, _container_type: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-                match self.path.last() {
-                    Some(name) if name.starts_with("running_") => self.skipped += 1,
-                    _ => self.values.extend(floats(&param.val())),
-                }
-            }
-        }
-        let mut collect = Collect::default();
-        module.visit(&mut collect);
-        assert!(collect.skipped > 0, "no running statistics found");
-        assert!(!collect.values.is_empty(), "no trainable parameter found");
-        collect.values
-    }
-
     fn assert_close(actual: &[f32], expected: &[f32], tolerance: f32, what: &str) {
         assert_eq!(actual.len(), expected.len(), "{what}: lengths");
         let scale = expected.iter().fold(1.0f32, |m, v| m.max(v.abs()));
@@ -486,5 +487,84 @@ mod multi_device {
         assert!(devices.len() >= 2, "give two devices: {list}");
         let ddp = burn_distill::devices::check_ddp_devices(&devices[..2]).is_ok();
         compare(&devices[0], [devices[0].clone(), devices[1].clone()], ddp);
+    }
+}
+
+/// Burn's remote backend: a server started here on 127.0.0.1 (websocket, a port the OS picks)
+/// serves a flex device; the distiller built locally is moved there (student, adapters and
+/// step count; the teachers follow the first batch as replicas on the remote device) and
+/// trains one epoch by hand on batches that live there. It ends where the same epoch on the
+/// local flex device ends (the server runs the same backend), to 1e-5 of the parameters' scale.
+#[cfg(feature = "remote")]
+mod remote {
+    use super::*;
+    use burn::optim::SgdConfig;
+    use burn::tensor::remote::RemoteHost;
+    use burn::tensor::server::{RemoteServer, WebSocketTransport};
+
+    fn start_server() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a local port");
+        let url = format!("ws://{}", listener.local_addr().expect("its address"));
+        std::thread::spawn(move || {
+            let served = RemoteServer::new([Device::flex()])
+                .serve(WebSocketTransport::from_listener(listener));
+            if let Err(error) = served {
+                eprintln!("remote server stopped: {error}");
+            }
+        });
+        url
+    }
+
+    /// One epoch (two batches of 32) by hand on `device`, from the same seeded start.
+    fn one_epoch(device: Option<&Device>) -> (Vec<f32>, usize) {
+        let flex = Device::flex();
+        let _seeded = common::seeded(&flex, 9);
+        let home = flex.clone().autodiff();
+        let data = synthetic(64, 21);
+        let teachers = teachers(&data, &home);
+        let mut distiller = DistillerConfig::new()
+            .with_loss(common::loss_from_step_0())
+            .init(
+                CnnConfig::new(CLASSES).with_width(4).init(&home),
+                teachers,
+                &home,
+            )
+            .unwrap();
+        let target = device.map(|d| d.clone().autodiff()).unwrap_or(home);
+        distiller = distiller.to_device(&target);
+        let mut optim = SgdConfig::new().init();
+        for start in [0, 32] {
+            let (images, labels) = data.batch(start, 32, &target);
+            let out = distiller.forward(images.clone(), labels).unwrap();
+            let total = out.loss.total.clone().into_scalar::<f32>();
+            assert!(total.is_finite(), "loss {total}");
+            let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
+            distiller = optim.step(0.05, distiller, grads).advance();
+        }
+        if let Some(device) = device {
+            let replicas = distiller.teachers_on(&target).unwrap();
+            let (images, _) = data.batch(0, 4, device);
+            assert_eq!(replicas[0].forward(images).logits.device(), *device);
+        }
+        let steps = distiller.optimizer_steps();
+        (trainable_parameters(&distiller.into_student()), steps)
+    }
+
+    #[test]
+    fn a_distiller_moved_to_a_remote_device_trains_there_as_it_does_locally() {
+        let url = start_server();
+        let remote = Device::remote_options(&RemoteHost::websocket(&url))
+            .init()
+            .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+        let (local, local_steps) = one_epoch(None);
+        let (away, steps) = one_epoch(Some(&remote));
+        assert_eq!((local_steps, steps), (2, 2));
+        let scale = local.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (i, (a, b)) in away.iter().zip(&local).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * scale,
+                "parameter value {i}: remote {a} vs local {b}"
+            );
+        }
     }
 }
