@@ -77,8 +77,7 @@ where
     // FrozenTeacher runs the model as teachers run: inference mode, no autodiff graph.
     let frozen = FrozenTeacher::from_model("the model", model.clone());
     // [CE sum, correct, non-finite flag, per-class samples (C), per-class correct (C)].
-    let mut totals: Option<Tensor<1>> = None;
-    let mut label_range: Option<(Tensor<1, Int>, Tensor<1, Int>)> = None;
+    let mut sums = DeviceSums::default();
     let mut samples = 0;
     for (inputs, labels) in batches {
         let labels = labels.without_autodiff();
@@ -127,43 +126,9 @@ where
             ],
             0,
         );
-        totals = Some(match totals {
-            Some(t) => t + batch_totals,
-            None => batch_totals,
-        });
-        let (lo, hi) = (labels.clone().min(), labels.max());
-        label_range = Some(match label_range {
-            Some((a, b)) => (
-                Tensor::cat(vec![a, lo], 0).min(),
-                Tensor::cat(vec![b, hi], 0).max(),
-            ),
-            None => (lo, hi),
-        });
+        sums.add(batch_totals, &labels);
     }
-    let (Some(totals), Some((lo, hi))) = (totals, label_range) else {
-        return Err(Error::ShapeMismatch {
-            context: "evaluation data (no batch given)".into(),
-            expected: vec![1],
-            found: vec![0],
-        });
-    };
-    let range = Tensor::cat(vec![lo, hi], 0)
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .expect("int data");
-    if range[0] < 0 || range[1] >= classes as i64 {
-        return Err(Error::LabelOutOfRange {
-            min: range[0],
-            max: range[1],
-            classes,
-        });
-    }
-    let totals = totals
-        .into_data()
-        .convert::<f64>()
-        .try_to_vec::<f64>()
-        .expect("float data");
+    let (totals, _) = sums.finish("evaluation data", classes)?;
     if totals[2] != 0.0 {
         return Err(Error::NonFinite {
             what: "the evaluated model's logits".into(),
@@ -181,4 +146,68 @@ where
         samples,
         per_class,
     })
+}
+
+/// Per-batch sums added up on the device, with the labels' smallest and largest value, read
+/// back once at the end (what [`evaluate`] and [`crate::prescreen`] measure).
+#[derive(Default)]
+pub(crate) struct DeviceSums {
+    totals: Option<Tensor<1>>,
+    label_range: Option<(Tensor<1, Int>, Tensor<1, Int>)>,
+}
+
+impl DeviceSums {
+    /// Adds one batch's sums and labels.
+    pub(crate) fn add(&mut self, batch_totals: Tensor<1>, labels: &Tensor<1, Int>) {
+        self.totals = Some(match self.totals.take() {
+            Some(t) => t + batch_totals,
+            None => batch_totals,
+        });
+        let (lo, hi) = (labels.clone().min(), labels.clone().max());
+        self.label_range = Some(match self.label_range.take() {
+            Some((a, b)) => (
+                Tensor::cat(vec![a, lo], 0).min(),
+                Tensor::cat(vec![b, hi], 0).max(),
+            ),
+            None => (lo, hi),
+        });
+    }
+
+    /// The sums on the host, and the device they were on.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] naming `context` when no batch was added;
+    /// [`Error::LabelOutOfRange`] when a label is outside `0..classes`.
+    pub(crate) fn finish(
+        self,
+        context: &str,
+        classes: usize,
+    ) -> crate::Result<(Vec<f64>, burn::tensor::Device)> {
+        let (Some(totals), Some((lo, hi))) = (self.totals, self.label_range) else {
+            return Err(Error::ShapeMismatch {
+                context: format!("{context} (no batch given)"),
+                expected: vec![1],
+                found: vec![0],
+            });
+        };
+        let range = Tensor::cat(vec![lo, hi], 0)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("int data");
+        if range[0] < 0 || range[1] >= classes as i64 {
+            return Err(Error::LabelOutOfRange {
+                min: range[0],
+                max: range[1],
+                classes,
+            });
+        }
+        let device = totals.device();
+        let totals = totals
+            .into_data()
+            .convert::<f64>()
+            .try_to_vec::<f64>()
+            .expect("float data");
+        Ok((totals, device))
+    }
 }

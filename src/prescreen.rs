@@ -7,6 +7,7 @@ use std::sync::Arc;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::Error;
+use crate::evaluate::DeviceSums;
 use crate::loss::cross_entropy_per_sample;
 use crate::model::DistillInput;
 use crate::selector::ScreeningRule;
@@ -91,8 +92,7 @@ pub fn prescreen<I: DistillInput>(
         .init(k)?;
     let classes = teachers[0].num_classes();
     // Per teacher: [sum of CE, correct count, non-finite flag]; plus label min and max.
-    let mut totals: Option<Tensor<1>> = None;
-    let mut label_range: Option<(Tensor<1, Int>, Tensor<1, Int>)> = None;
+    let mut sums = DeviceSums::default();
     let mut samples = 0;
     // The teachers as they run on the batches' device (placed once, at the first batch); a
     // teacher that cannot move runs where it is.
@@ -136,45 +136,9 @@ pub fn prescreen<I: DistillInput>(
             let ce = cross_entropy_per_sample(logits, safe).sum().reshape([1]);
             parts.extend([ce, hits, bad]);
         }
-        let batch_totals = Tensor::cat(parts, 0);
-        totals = Some(match totals {
-            Some(t) => t + batch_totals,
-            None => batch_totals,
-        });
-        let (lo, hi) = (labels.clone().min(), labels.max());
-        label_range = Some(match label_range {
-            Some((a, b)) => (
-                Tensor::cat(vec![a, lo], 0).min(),
-                Tensor::cat(vec![b, hi], 0).max(),
-            ),
-            None => (lo, hi),
-        });
+        sums.add(Tensor::cat(parts, 0), &labels);
     }
-    let (Some(totals), Some((lo, hi))) = (totals, label_range) else {
-        return Err(Error::ShapeMismatch {
-            context: "pre-screening data (no batch given)".into(),
-            expected: vec![1],
-            found: vec![0],
-        });
-    };
-    let range = Tensor::cat(vec![lo, hi], 0)
-        .into_data()
-        .convert::<i64>()
-        .try_to_vec::<i64>()
-        .expect("int data");
-    if range[0] < 0 || range[1] >= classes as i64 {
-        return Err(Error::LabelOutOfRange {
-            min: range[0],
-            max: range[1],
-            classes,
-        });
-    }
-    let device = totals.device();
-    let totals = totals
-        .into_data()
-        .convert::<f64>()
-        .try_to_vec::<f64>()
-        .expect("float data");
+    let (totals, device) = sums.finish("pre-screening data", classes)?;
     let mut mean_cross_entropy = Vec::with_capacity(k);
     let mut accuracy = Vec::with_capacity(k);
     for (i, teacher) in teachers.iter().enumerate() {

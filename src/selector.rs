@@ -28,6 +28,12 @@ pub enum ScreeningRule {
     TopK(usize),
     /// Keep teachers whose cross-entropy is at most this value (in nats).
     MaxCrossEntropy(f64),
+    /// Keep teacher `k` when `l[k] <= ratio · min_j l[j]` (`ratio >= 1`): teachers
+    /// comparable to the best stay together however many there are, a clearly worse one is
+    /// dropped (with `ratio` 1.5: a teacher at 1.4 nats beside a best at 1.0 is kept, one at
+    /// 2.0 is not). Unlike [`ScreeningRule::BelowMean`], it does not drop half of a pool of
+    /// equals.
+    RelativeToBest(f64),
     /// Keep every teacher.
     KeepAll,
 }
@@ -151,6 +157,13 @@ impl TeacherSelectorConfig {
                 });
             }
             ScreeningRule::MaxCrossEntropy(x) => check_non_negative("screening", *x)?,
+            ScreeningRule::RelativeToBest(ratio) if !(ratio.is_finite() && *ratio >= 1.0) => {
+                return Err(Error::InvalidConfig {
+                    field: "screening",
+                    value: format!("RelativeToBest({ratio})"),
+                    reason: "the ratio must be finite and at least 1",
+                });
+            }
             _ => {}
         }
         if let Weighting::Fixed(weights) = &self.weighting {
@@ -342,7 +355,7 @@ impl TeacherSelector {
 
     fn screen(&self, score: Tensor<2>, n: usize, k: usize) -> Tensor<2, Bool> {
         let best = score.clone().min_dim(1).expand([n, k]);
-        let is_best = score.clone().lower_equal(best);
+        let is_best = score.clone().lower_equal(best.clone());
         let rule = match &self.config.screening {
             ScreeningRule::BelowMean => {
                 let mean = score.clone().mean_dim(1);
@@ -355,6 +368,11 @@ impl TeacherSelector {
                 score.lower_equal(kth.expand([n, k]))
             }
             ScreeningRule::MaxCrossEntropy(max) => score.lower_equal_elem(*max),
+            ScreeningRule::RelativeToBest(ratio) => {
+                // Cross-entropies are >= 0, so the bound is >= the best; the relative
+                // tolerance of BelowMean absorbs rounding.
+                score.lower_equal(best.clone().mul_scalar(*ratio * (1.0 + 1e-6)))
+            }
             ScreeningRule::KeepAll => return all_true(&score),
         };
         rule.bool_or(is_best)

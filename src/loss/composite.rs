@@ -11,6 +11,8 @@ use super::cross_entropy::HardLabelLoss;
 use super::dkd::DkdLossConfig;
 use super::feature::{FeatureLossConfig, FeatureNorm};
 use super::kd::KdLossConfig;
+use super::mixture::MixtureKdLossConfig;
+use super::standardize::Standardized;
 use super::term::{LossTerm, TermInput, TermValue};
 use crate::error::{check_non_negative, check_positive};
 use crate::model::{Feature, ModelOutput};
@@ -27,6 +29,9 @@ pub enum SoftLoss {
         /// Weight of the non-target-class term (NCKD). Paper: 8 on CIFAR-100.
         non_target_weight: f64,
     },
+    /// KD to the weighted mixture of the teachers' softened predictions, one KL per sample:
+    /// [`crate::loss::MixtureKdLoss`].
+    Mixture,
 }
 
 impl SoftLoss {
@@ -45,6 +50,11 @@ impl SoftLoss {
                 DkdLossConfig::new()
                     .with_target_weight(target_weight)
                     .with_non_target_weight(non_target_weight)
+                    .with_temperature(temperature)
+                    .init()?,
+            ),
+            SoftLoss::Mixture => Arc::new(
+                MixtureKdLossConfig::new()
                     .with_temperature(temperature)
                     .init()?,
             ),
@@ -137,6 +147,11 @@ pub struct DistillationLossConfig {
     /// How the per-teacher terms are combined. Default: [`TeacherReduction::WeightedSum`].
     #[config(default = "TeacherReduction::WeightedSum")]
     pub teacher_reduction: TeacherReduction,
+    /// Z-score every logit vector before the soft term's temperature softmax (Sun et al.,
+    /// CVPR 2024; [`crate::loss::Standardized`]), for KD, DKD and the mixture alike.
+    /// Default: false.
+    #[config(default = false)]
+    pub logit_standardization: bool,
 }
 
 impl DistillationLossConfig {
@@ -169,7 +184,10 @@ impl DistillationLossConfig {
         check_non_negative("hard_weight", self.hard_weight)?;
         check_non_negative("soft_weight", self.soft_weight)?;
         check_non_negative("feature_weight", self.feature_weight)?;
-        let soft = self.soft_loss.term(self.temperature)?;
+        let mut soft = self.soft_loss.term(self.temperature)?;
+        if self.logit_standardization {
+            soft = Arc::new(Standardized::new(soft));
+        }
         let feature = FeatureLossConfig::new().with_norm(self.feature_norm).init();
         Ok(DistillationLoss {
             config: self.clone(),

@@ -3,6 +3,8 @@
 //!
 //! - `kl`: the cancellation-free KL divergence behind KD and DKD, and [`log1p`];
 //! - [`HardLabelLoss`] (cross-entropy), [`KdLoss`], [`DkdLoss`], [`FeatureLoss`]: the terms;
+//! - [`MixtureKdLoss`]: KD to the teachers' weighted mixture; [`Standardized`]: any logit
+//!   term on z-scored logits (logit standardization);
 //! - [`LossTerm`]: the trait a term implements; a new method is one new file;
 //! - [`DistillationLoss`]: the weighted sum of terms, the teacher reduction and the feature
 //!   schedule.
@@ -13,6 +15,8 @@ mod dkd;
 mod feature;
 mod kd;
 mod kl;
+mod mixture;
+mod standardize;
 mod term;
 
 pub use composite::{
@@ -25,6 +29,8 @@ pub use dkd::{DkdLoss, DkdLossConfig};
 pub use feature::{FeatureLoss, FeatureLossConfig, FeatureNorm};
 pub use kd::{KdLoss, KdLossConfig};
 pub use kl::log1p;
+pub use mixture::{MixtureKdLoss, MixtureKdLossConfig};
+pub use standardize::{Standardized, standardize_logits};
 pub use term::{LossTerm, TermInput, TermValue};
 
 /// Name of the hard-label term.

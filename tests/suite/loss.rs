@@ -467,3 +467,181 @@ fn composite_loss_reports_every_term_by_name_and_adds_a_new_term() {
         assert!(out.term("no such term").is_none());
     }
 }
+
+/// Each row z-scored in f64: `(z - mean) / std` (population standard deviation).
+fn zscore64(row: &[f64]) -> Vec<f64> {
+    let n = row.len() as f64;
+    let mean = row.iter().sum::<f64>() / n;
+    let std = (row.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
+    row.iter().map(|v| (v - mean) / std).collect()
+}
+
+/// Logit standardization (Sun et al., CVPR 2024) for KD, DKD and the mixture: the soft term
+/// equals the plain one on z-scored rows (f64 reference), and logits that differ only by a
+/// per-row scale and offset give the same loss.
+#[test]
+fn logit_standardization_is_the_soft_term_on_z_scored_rows() {
+    let teacher2: Vec<Vec<f64>> = teacher()
+        .iter()
+        .map(|r| r.iter().rev().copied().collect())
+        .collect();
+    let w = [[0.25, 0.75], [1.0, 0.0], [0.5, 0.5]];
+    let y = [2i64, 0, 3];
+    let temperature = 2.0;
+    let z = |rows: &[Vec<f64>]| -> Vec<Vec<f64>> { rows.iter().map(|r| zscore64(r)).collect() };
+    let (zs, zt, zt2) = (z(&student()), z(&teacher()), z(&teacher2));
+    let kd: f64 = (0..3)
+        .map(|i| {
+            w[i][0] * kd64(&zs[i], &zt[i], temperature)
+                + w[i][1] * kd64(&zs[i], &zt2[i], temperature)
+        })
+        .sum::<f64>()
+        / 3.0;
+    let dkd: f64 = (0..3)
+        .map(|i| {
+            let y = y[i] as usize;
+            w[i][0] * dkd64(&zs[i], &zt[i], y, 1.0, 8.0, temperature)
+                + w[i][1] * dkd64(&zs[i], &zt2[i], y, 1.0, 8.0, temperature)
+        })
+        .sum::<f64>()
+        / 3.0;
+    for (name, device) in all_devices() {
+        let outputs = |scale: f64, offset: f64| -> Vec<ModelOutput> {
+            [teacher(), teacher2.clone()]
+                .iter()
+                .map(|t| {
+                    let moved: Vec<Vec<f64>> = t
+                        .iter()
+                        .map(|r| r.iter().map(|v| scale * v + offset).collect())
+                        .collect();
+                    ModelOutput {
+                        logits: matrix(&moved, &device),
+                        features: vec![],
+                    }
+                })
+                .collect()
+        };
+        let weights = || matrix(&w.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), &device);
+        for (soft_loss, expected) in [
+            (SoftLoss::Kd, kd),
+            (
+                SoftLoss::Dkd {
+                    target_weight: 1.0,
+                    non_target_weight: 8.0,
+                },
+                dkd,
+            ),
+        ] {
+            let loss = DistillationLossConfig::new()
+                .with_temperature(temperature)
+                .with_feature_weight(0.0)
+                .with_soft_loss(soft_loss.clone())
+                .with_logit_standardization(true)
+                .init()
+                .unwrap();
+            for (scale, offset) in [(1.0, 0.0), (3.0, -7.0)] {
+                let out = loss.forward(
+                    matrix(&student(), &device),
+                    labels(&y, &device),
+                    &outputs(scale, offset),
+                    &[],
+                    weights(),
+                );
+                assert_close(
+                    &format!("standardized {soft_loss:?}, teachers x{scale} {offset:+}"),
+                    name,
+                    &floats(&out.soft()),
+                    &[expected],
+                    1e-4,
+                );
+            }
+        }
+    }
+}
+
+/// KD to the weighted mixture against its definition in f64,
+/// `T² Σ_c p̄ (log p̄ - log q)` with `p̄ = Σ_k w_k softmax(z_k/T)`; with all the weight on
+/// one teacher it is that teacher's KD; it never exceeds the weighted sum of per-teacher KDs
+/// (convexity of the KL).
+#[test]
+fn mixture_kd_matches_its_definition() {
+    use burn_distill::loss::MixtureKdLossConfig;
+    let teacher2: Vec<Vec<f64>> = teacher()
+        .iter()
+        .map(|r| r.iter().map(|v| 0.5 * v - 1.0).rev().collect())
+        .collect();
+    let w = [[0.25, 0.75], [1.0, 0.0], [0.5, 0.5]];
+    let temperature = 4.0;
+    let mut expected = Vec::new();
+    for i in 0..3 {
+        let p1: Vec<f64> = log_softmax64(&teacher()[i], temperature)
+            .iter()
+            .map(|l| l.exp())
+            .collect();
+        let p2: Vec<f64> = log_softmax64(&teacher2[i], temperature)
+            .iter()
+            .map(|l| l.exp())
+            .collect();
+        let q = log_softmax64(&student()[i], temperature);
+        let kl: f64 = (0..5)
+            .map(|c| {
+                let mix = w[i][0] * p1[c] + w[i][1] * p2[c];
+                mix * (mix.ln() - q[c])
+            })
+            .sum();
+        let mixed = temperature * temperature * kl;
+        let summed = w[i][0] * kd64(&student()[i], &teacher()[i], temperature)
+            + w[i][1] * kd64(&student()[i], &teacher2[i], temperature);
+        assert!(mixed <= summed + 1e-12, "convexity: {mixed} > {summed}");
+        if w[i][1] == 0.0 {
+            let single = kd64(&student()[i], &teacher()[i], temperature);
+            assert!((mixed - single).abs() < 1e-12);
+        }
+        expected.push(mixed);
+    }
+    let loss = MixtureKdLossConfig::new()
+        .with_temperature(temperature)
+        .init()
+        .unwrap();
+    for (name, device) in all_devices() {
+        let teachers = [matrix(&teacher(), &device), matrix(&teacher2, &device)];
+        let weights = matrix(&w.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), &device);
+        let per_sample =
+            loss.forward_no_reduction(matrix(&student(), &device), &teachers, weights.clone());
+        assert_close("mixture KD", name, &floats(&per_sample), &expected, 1e-5);
+        // The same through the composite loss (SoftLoss::Mixture), reduced by the mean.
+        let composite = DistillationLossConfig::new()
+            .with_feature_weight(0.0)
+            .with_soft_loss(SoftLoss::Mixture)
+            .init()
+            .unwrap();
+        let outputs: Vec<ModelOutput> = teachers
+            .iter()
+            .map(|t| ModelOutput {
+                logits: t.clone(),
+                features: vec![],
+            })
+            .collect();
+        let out = composite.forward(
+            matrix(&student(), &device),
+            labels(&[2, 0, 3], &device),
+            &outputs,
+            &[],
+            weights,
+        );
+        let mean = expected.iter().sum::<f64>() / 3.0;
+        assert_close(
+            "mixture KD (composite)",
+            name,
+            &floats(&out.soft()),
+            &[mean],
+            1e-5,
+        );
+    }
+    assert!(
+        MixtureKdLossConfig::new()
+            .with_temperature(0.0)
+            .init()
+            .is_err()
+    );
+}

@@ -411,3 +411,33 @@ fn wrong_shapes_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("labels"), "{err}");
 }
+
+/// `RelativeToBest(r)` keeps teacher k where `l[k] <= r · min_j l[j]`, computed here from the
+/// f64 cross-entropies `CE` of the example; a ratio below 1 or NaN is refused.
+#[test]
+fn relative_to_best_keeps_teachers_within_a_ratio_of_the_best() {
+    let (teachers, y) = example();
+    for ratio in [1.0, 3.0, 10.0, 20.0] {
+        let want: Vec<bool> = CE
+            .iter()
+            .flat_map(|row| {
+                let best = row.iter().cloned().fold(f64::INFINITY, f64::min);
+                row.iter().map(move |l| *l <= ratio * best)
+            })
+            .collect();
+        let rule = ScreeningRule::RelativeToBest(ratio);
+        let config = TeacherSelectorConfig::seed_paper().with_screening(rule.clone());
+        for (device, _, keep, weights) in run(&config, &teachers, &y) {
+            assert_eq!(keep, want, "{rule:?} on {device}");
+            for (w, k) in weights.iter().zip(&keep) {
+                assert!(*k || *w == 0.0, "{rule:?} on {device}: weight {w}");
+            }
+        }
+    }
+    for bad in [0.5, f64::NAN, f64::INFINITY] {
+        let config =
+            TeacherSelectorConfig::seed_paper().with_screening(ScreeningRule::RelativeToBest(bad));
+        let err = config.init(3).unwrap_err().to_string();
+        assert!(err.contains("RelativeToBest"), "{err}");
+    }
+}

@@ -531,7 +531,7 @@ mod remote {
             )
             .unwrap();
         let target = device.map(|d| d.clone().autodiff()).unwrap_or(home);
-        distiller = distiller.to_device(&target);
+        distiller = distiller.fork(&target);
         let mut optim = SgdConfig::new().init();
         for start in [0, 32] {
             let (images, labels) = data.batch(start, 32, &target);
@@ -560,6 +560,14 @@ mod remote {
         let (away, steps) = one_epoch(Some(&remote));
         assert_eq!((local_steps, steps), (2, 2));
         let scale = local.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let worst = away
+            .iter()
+            .zip(&local)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        eprintln!(
+            "remote vs local: {} parameters, largest difference {worst:e} (scale {scale})",
+            local.len()
+        );
         for (i, (a, b)) in away.iter().zip(&local).enumerate() {
             assert!(
                 (a - b).abs() <= 1e-5 * scale,
