@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn_distill::Teacher;
+use burn_distill::{ScreeningRule, Teacher};
 use serde::{Deserialize, Serialize};
 
 use crate::args::WeightingChoice;
@@ -26,6 +26,12 @@ struct Method {
     features: bool,
     /// Trained as a plain classifier instead of by the distiller (reference row).
     plain: bool,
+    /// The soft term against the teachers' weighted mixture.
+    mixture: bool,
+    /// Logit standardization of the soft term.
+    standardize: bool,
+    /// A screening rule of its own.
+    screening: Option<ScreeningRule>,
 }
 
 fn method(name: &str, weighting: WeightingChoice, soft: bool, features: bool) -> Method {
@@ -36,6 +42,9 @@ fn method(name: &str, weighting: WeightingChoice, soft: bool, features: bool) ->
         soft,
         features,
         plain: false,
+        mixture: false,
+        standardize: false,
+        screening: None,
     }
 }
 
@@ -120,6 +129,60 @@ fn methods() -> Vec<Method> {
             ));
         }
     }
+    // The variants that could give an ensemble gain (issue 21), on the default method:
+    // screening that keeps comparable teachers, KD to the teachers' mixture, logit
+    // standardization, and all three together; single-best KD standardized for a fair
+    // comparison.
+    let relative = Some(ScreeningRule::RelativeToBest(1.5));
+    methods.extend([
+        Method {
+            standardize: true,
+            ..method(
+                "KD, single best teacher, standardized",
+                SingleBest,
+                true,
+                false,
+            )
+        },
+        Method {
+            screening: relative.clone(),
+            ..method(
+                "screened relative 1.5, per batch + features",
+                Screened,
+                true,
+                true,
+            )
+        },
+        Method {
+            mixture: true,
+            ..method(
+                "screened, per batch, mixture KD + features",
+                Screened,
+                true,
+                true,
+            )
+        },
+        Method {
+            standardize: true,
+            ..method(
+                "screened, per batch, standardized + features",
+                Screened,
+                true,
+                true,
+            )
+        },
+        Method {
+            screening: relative,
+            mixture: true,
+            standardize: true,
+            ..method(
+                "screened relative 1.5, mixture, standardized + features",
+                Screened,
+                true,
+                true,
+            )
+        },
+    ]);
     methods
 }
 
@@ -179,6 +242,9 @@ fn one_run(
             },
             seed,
             dir: dir.clone(),
+            mixture: method.mixture,
+            standardize: method.standardize,
+            screening: method.screening.clone(),
         };
         let (student, history) = distill(ctx, teachers, &plan)?;
         let last = history.last().ok_or("no epoch was run")?;

@@ -86,7 +86,8 @@ pub struct Cli {
     /// Temperature of the screened softmax weights
     #[arg(long, value_name = "X")]
     pub tau: Option<f64>,
-    /// Screening rule of the screened methods: below-mean or top-k:N
+    /// Screening rule of the screened methods: below-mean, top-k:N or relative:R (keep
+    /// teachers within R times the best one's cross-entropy)
     #[arg(long, value_parser = parse_screening)]
     pub screening: Option<ScreeningRule>,
     /// Softmax temperature of the soft loss
@@ -231,13 +232,21 @@ fn parse_teacher(text: &str) -> Result<TeacherSpec, String> {
 }
 
 fn parse_screening(text: &str) -> Result<ScreeningRule, String> {
+    let bad = || format!("unknown screening '{text}' (below-mean, top-k:N or relative:R)");
     match text {
         "below-mean" => Ok(ScreeningRule::BelowMean),
-        _ => text
-            .strip_prefix("top-k:")
-            .and_then(|k| k.parse().ok())
-            .map(ScreeningRule::TopK)
-            .ok_or_else(|| format!("unknown screening '{text}' (below-mean or top-k:N)")),
+        _ => {
+            if let Some(k) = text.strip_prefix("top-k:") {
+                k.parse().map(ScreeningRule::TopK).map_err(|_| bad())
+            } else if let Some(ratio) = text.strip_prefix("relative:") {
+                ratio
+                    .parse()
+                    .map(ScreeningRule::RelativeToBest)
+                    .map_err(|_| bad())
+            } else {
+                Err(bad())
+            }
+        }
     }
 }
 

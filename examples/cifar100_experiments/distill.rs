@@ -8,7 +8,8 @@ use burn::module::Module;
 use burn_distill::files::{load_weights, save_weights};
 use burn_distill::models::parameter_count;
 use burn_distill::{
-    DistillationLossConfig, DistillerConfig, Teacher, TeacherSelectorConfig, Weighting,
+    DistillationLossConfig, DistillerConfig, ScreeningRule, SoftLoss, Teacher,
+    TeacherSelectorConfig, Weighting,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,16 @@ pub struct Plan {
     pub seed: u64,
     /// burn-train's logs and checkpoints, and the exported student.
     pub dir: PathBuf,
+    /// The soft term against the teachers' weighted mixture (`SoftLoss::Mixture`) instead
+    /// of the weighted sum of per-teacher KDs.
+    #[serde(default)]
+    pub mixture: bool,
+    /// Logit standardization of the soft term.
+    #[serde(default)]
+    pub standardize: bool,
+    /// This run's screening rule instead of the configuration's (screened methods).
+    #[serde(default)]
+    pub screening: Option<ScreeningRule>,
 }
 
 impl Plan {
@@ -39,6 +50,9 @@ impl Plan {
             feature_weight: config.feature_weight,
             seed: config.seed,
             dir: out.to_path_buf(),
+            mixture: false,
+            standardize: false,
+            screening: None,
         }
     }
 }
@@ -58,10 +72,12 @@ fn selector(
     teachers: &[Arc<dyn Teacher>],
 ) -> Result<(TeacherSelectorConfig, Vec<Arc<dyn Teacher>>), String> {
     let unscreened = TeacherSelectorConfig::unscreened;
+    let rule = plan
+        .screening
+        .clone()
+        .unwrap_or_else(|| ctx.config.screening.clone());
     let screened = |config: TeacherSelectorConfig| {
-        config
-            .with_tau(ctx.config.tau)
-            .with_screening(ctx.config.screening.clone())
+        config.with_tau(ctx.config.tau).with_screening(rule.clone())
     };
     Ok(match plan.weighting {
         WeightingChoice::Average => (unscreened(Weighting::Average), teachers.to_vec()),
@@ -106,7 +122,13 @@ pub fn distill(
         .with_feature_weight(plan.feature_weight)
         .with_feature_delay_steps(steps(config.feature_delay_epochs))
         .with_feature_ramp_steps(steps(config.feature_ramp_epochs))
-        .with_feature_norm(config.feature_norm);
+        .with_feature_norm(config.feature_norm)
+        .with_soft_loss(if plan.mixture {
+            SoftLoss::Mixture
+        } else {
+            SoftLoss::Kd
+        })
+        .with_logit_standardization(plan.standardize);
     // The student is the first thing built after seeding: the same initial weights for
     // every method of a seed.
     ctx.device.seed(plan.seed);
