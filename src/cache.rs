@@ -229,18 +229,17 @@ impl TeacherCache {
             .and_then(|r| r.downcast_ref::<TeacherReplicas<I>>())
             .is_some_and(|r| r.holds(teachers));
         if !known {
-            self.replicas = Some(Box::new(TeacherReplicas::new(teachers.into(), None)));
+            self.replicas = Some(Box::new(TeacherReplicas::new(teachers.into(), None, false)));
         }
         let replicas = self
             .replicas
             .as_ref()
             .and_then(|r| r.downcast_ref::<TeacherReplicas<I>>())
             .expect("replicas of this input type were just stored");
-        match replicas.on(device, false) {
-            Ok(set) => set,
-            // Not strict: a teacher that cannot move runs where it is.
-            Err(_) => replicas.originals().clone(),
-        }
+        // Not strict: never an error (a teacher that cannot move runs where it is).
+        replicas
+            .on(device)
+            .unwrap_or_else(|_| replicas.originals().clone())
     }
 }
 

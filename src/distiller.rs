@@ -10,7 +10,7 @@ use burn::tensor::{Device, Int, Tensor};
 use crate::adapter::{FeatureAdapter, FeatureAdapterConfig};
 use crate::error::Error;
 use crate::loss::{DistillationLoss, DistillationLossConfig, DistillationLossOutput};
-use crate::model::{DistillInput, Feature, FeatureModel, FeatureSpec, ModelOutput};
+use crate::model::{DistillInput, Feature, FeatureModel, FeatureSpec, InputShape, ModelOutput};
 use crate::selector::{Selection, TeacherSelector, TeacherSelectorConfig};
 use crate::teacher::{Teacher, TeacherReplicas};
 
@@ -232,7 +232,7 @@ impl DistillerConfig {
                 student_specs,
                 teacher_specs,
                 check_every: self.check_every,
-                teachers: TeacherReplicas::new(teachers.into(), Some(device.clone())),
+                teachers: TeacherReplicas::new(teachers.into(), Some(device.clone()), true),
                 steps: Arc::new(AtomicUsize::new(0)),
             },
         })
@@ -388,12 +388,11 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     }
 
     /// Runs every teacher once on `inputs` (without autodiff), on the inputs' device (as
-    /// [`Distiller::teachers_on`]; a teacher that cannot move there runs where it is).
+    /// [`Distiller::teachers_on`]; where they cannot be placed there, the teachers run
+    /// where they were built).
     pub fn teacher_outputs(&self, inputs: I) -> Vec<ModelOutput> {
         let teachers = self
-            .parts
-            .teachers
-            .on(&inputs.device(), false)
+            .teachers_on(&inputs.device())
             .unwrap_or_else(|_| self.parts.teachers.originals().clone());
         let inputs = inputs.without_autodiff();
         teachers
@@ -438,24 +437,25 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
         let Some(found) = inputs.sample_shape() else {
             return Ok(());
         };
-        let declared = std::iter::once(("the student".to_string(), self.student.input_shape()))
-            .chain(
-                self.parts
-                    .teachers
-                    .originals()
-                    .iter()
-                    .enumerate()
-                    .map(|(k, t)| (format!("teacher {k} ({})", t.name()), t.input_shape())),
-            );
-        for (model, expected) in declared {
-            if let Some(expected) = expected
+        // Names are made only for a mismatch: this runs on every step.
+        let mismatch = |model: String, expected: InputShape| Error::InputShape {
+            model,
+            expected,
+            found: found.clone(),
+        };
+        if let Some(expected) = self.student.input_shape()
+            && !expected.accepts(&found)
+        {
+            return Err(mismatch("the student".into(), expected));
+        }
+        for (k, teacher) in self.parts.teachers.originals().iter().enumerate() {
+            if let Some(expected) = teacher.input_shape()
                 && !expected.accepts(&found)
             {
-                return Err(Error::InputShape {
-                    model,
+                return Err(mismatch(
+                    format!("teacher {k} ({})", teacher.name()),
                     expected,
-                    found,
-                });
+                ));
             }
         }
         Ok(())
@@ -470,7 +470,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// [`Error::TeacherPlacement`] naming the teacher and the device when one cannot be
     /// placed there.
     pub fn teachers_on(&self, device: &Device) -> crate::Result<Arc<[Arc<dyn Teacher<I>>]>> {
-        self.parts.teachers.on(device, true)
+        self.parts.teachers.on(device)
     }
 
     /// Like [`Distiller::forward`], with teacher outputs computed elsewhere (cached or

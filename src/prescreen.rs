@@ -96,7 +96,7 @@ pub fn prescreen<I: DistillInput>(
     let mut samples = 0;
     // The teachers as they run on the batches' device (placed once, at the first batch); a
     // teacher that cannot move runs where it is.
-    let replicas = TeacherReplicas::new(teachers.into(), None);
+    let replicas = TeacherReplicas::new(teachers.into(), None, false);
     let mut placed: Option<Arc<[Arc<dyn Teacher<I>>]>> = None;
     for (inputs, labels) in batches {
         let inputs = inputs.without_autodiff();
@@ -104,7 +104,7 @@ pub fn prescreen<I: DistillInput>(
         let teachers = match &placed {
             Some(set) => set.clone(),
             None => {
-                let set = replicas.on(&inputs.device().inner(), false)?;
+                let set = replicas.on(&inputs.device().inner())?;
                 placed = Some(set.clone());
                 set
             }

@@ -237,14 +237,23 @@ pub(crate) struct TeacherReplicas<I: DistillInput> {
     originals: Arc<[Arc<dyn Teacher<I>>]>,
     /// The device the originals run on, when known.
     home: Option<Device>,
+    /// Whether a teacher that cannot move is an error (else it runs where it is).
+    strict: bool,
     placed: Placed<I>,
 }
 
 impl<I: DistillInput> TeacherReplicas<I> {
-    pub(crate) fn new(originals: Arc<[Arc<dyn Teacher<I>>]>, home: Option<Device>) -> Self {
+    /// Replicas of `originals` (which run on `home`, when known). With `strict`, a teacher
+    /// that cannot be placed on a device is an error; without, it runs where it is.
+    pub(crate) fn new(
+        originals: Arc<[Arc<dyn Teacher<I>>]>,
+        home: Option<Device>,
+        strict: bool,
+    ) -> Self {
         Self {
             originals,
             home,
+            strict,
             placed: Arc::default(),
         }
     }
@@ -264,16 +273,12 @@ impl<I: DistillInput> TeacherReplicas<I> {
                 .all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
-    /// The teachers placed on `device`. With `strict`, a teacher that cannot move is an
-    /// error; without, it runs where it is.
+    /// The teachers placed on `device`, made on the first call for that device.
     ///
     /// # Errors
-    /// [`crate::Error::TeacherPlacement`] naming the teacher and the device (`strict` only).
-    pub(crate) fn on(
-        &self,
-        device: &Device,
-        strict: bool,
-    ) -> crate::Result<Arc<[Arc<dyn Teacher<I>>]>> {
+    /// [`crate::Error::TeacherPlacement`] naming the teacher and the device (strict
+    /// replicas only; the others never fail).
+    pub(crate) fn on(&self, device: &Device) -> crate::Result<TeacherSet<I>> {
         if self.home.as_ref() == Some(device) {
             return Ok(self.originals.clone());
         }
@@ -289,7 +294,7 @@ impl<I: DistillInput> TeacherReplicas<I> {
             .iter()
             .map(|teacher| match teacher.to_device(device) {
                 Ok(moved) => Ok(moved),
-                Err(_) if !strict => Ok(teacher.clone()),
+                Err(_) if !self.strict => Ok(teacher.clone()),
                 Err(error) => Err(error),
             })
             .collect::<crate::Result<Vec<_>>>()?
