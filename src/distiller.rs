@@ -51,7 +51,9 @@ impl DistillerConfig {
     /// - [`Error::FeatureCountMismatch`] when the student and a teacher expose a different
     ///   number of features, [`Error::FeatureKindMismatch`] when paired features are of
     ///   different kinds;
-    /// - [`Error::InvalidConfig`] for invalid selector, loss or adapter settings.
+    /// - [`Error::InvalidConfig`] for invalid selector, loss or adapter settings, and for
+    ///   [`crate::FeatureTarget::Mixture`] with teachers whose features differ in kind or
+    ///   channel count.
     pub fn init<S: FeatureModel<I>, I: DistillInput>(
         &self,
         student: S,
@@ -215,6 +217,28 @@ impl DistillerConfig {
                         .with_deep(self.adapter_deep)
                         .init(device)?,
                 );
+            }
+        }
+        if self.loss.feature_target == crate::FeatureTarget::Mixture
+            && self.loss.feature_weight > 0.0
+        {
+            // One adapter serves every teacher: their features must agree in kind and size.
+            for (index, specs) in teacher_specs.iter().enumerate().skip(1) {
+                if specs != &teacher_specs[0] {
+                    return Err(Error::InvalidConfig {
+                        field: "loss.feature_target",
+                        value: format!(
+                            "Mixture, with teacher 0 ({}) exposing {:?} and teacher {index} \
+                             ({}) {:?}",
+                            first.name(),
+                            teacher_specs[0],
+                            teachers[index].name(),
+                            specs
+                        ),
+                        reason: "the feature mixture needs every teacher's features to have \
+                                 the same kinds and channel counts",
+                    });
+                }
             }
         }
         let selector = self.selector.init(teachers.len())?;

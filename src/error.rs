@@ -33,6 +33,7 @@ use std::path::PathBuf;
 /// | `TopK(0)`, `TopK(k > K)`, NaN or negative `MaxCrossEntropy` | [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] |
 /// | `Fixed` weights of the wrong length, negative, non-finite or all zero | [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] |
 /// | Adapter with 0 channels, ResNet depth not `6n + 2` | `init` of the config | [`Error::InvalidConfig`] |
+/// | `FeatureTarget::Mixture` with teachers whose features differ in kind or channels | [`DistillerConfig::init`] | [`Error::InvalidConfig`] naming both teachers |
 /// | A batch on a device a teacher cannot be placed on | [`Distiller::forward`] (a distiller forked to that device), `Teacher::to_device` | [`Error::TeacherPlacement`] naming the teacher and the device |
 /// | A config file with unknown fields, wrong types, or not JSON | [`crate::files::load_config`] | [`Error::ConfigFile`] naming the file and field |
 /// | A CIFAR file that is truncated or of the wrong size | [`crate::data::parse_cifar`], [`crate::data::load_cifar`] | [`Error::TruncatedFile`] naming the file and record |

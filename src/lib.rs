@@ -115,8 +115,8 @@ pub use error::{Error, Result};
 pub use evaluate::{ClassCount, Evaluation, evaluate};
 pub use loss::{
     DistillationLoss, DistillationLossConfig, DistillationLossOutput, DkdLoss, DkdLossConfig,
-    FeatureLoss, FeatureLossConfig, FeatureNorm, HardLabelLoss, KdLoss, KdLossConfig, LossTerm,
-    SoftLoss, TeacherReduction, TermInput, TermOutput, TermValue, log1p,
+    FeatureLoss, FeatureLossConfig, FeatureNorm, FeatureTarget, HardLabelLoss, KdLoss,
+    KdLossConfig, LossTerm, SoftLoss, TeacherReduction, TermInput, TermOutput, TermValue, log1p,
 };
 pub use model::{
     DistillInput, Feature, FeatureKind, FeatureModel, FeatureSpec, InputShape, ModelOutput,

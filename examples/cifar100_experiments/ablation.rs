@@ -32,6 +32,8 @@ struct Method {
     standardize: bool,
     /// A screening rule of its own.
     screening: Option<ScreeningRule>,
+    /// The feature term against the teachers' mixture of features.
+    feature_mixture: bool,
 }
 
 fn method(name: &str, weighting: WeightingChoice, soft: bool, features: bool) -> Method {
@@ -45,6 +47,7 @@ fn method(name: &str, weighting: WeightingChoice, soft: bool, features: bool) ->
         mixture: false,
         standardize: false,
         screening: None,
+        feature_mixture: false,
     }
 }
 
@@ -171,6 +174,17 @@ fn methods() -> Vec<Method> {
                 true,
             )
         },
+        // Only for pools whose teachers' feature maps agree in shape (the run fails
+        // otherwise, naming the teachers).
+        Method {
+            feature_mixture: true,
+            ..method(
+                "screened, per batch + mixture features",
+                Screened,
+                true,
+                true,
+            )
+        },
         Method {
             screening: relative,
             mixture: true,
@@ -245,6 +259,7 @@ fn one_run(
             mixture: method.mixture,
             standardize: method.standardize,
             screening: method.screening.clone(),
+            feature_mixture: method.feature_mixture,
         };
         let (student, history) = distill(ctx, teachers, &plan)?;
         let last = history.last().ok_or("no epoch was run")?;

@@ -8,7 +8,7 @@ use burn::module::Module;
 use burn_distill::files::{load_weights, save_weights};
 use burn_distill::models::parameter_count;
 use burn_distill::{
-    DistillationLossConfig, DistillerConfig, ScreeningRule, SoftLoss, Teacher,
+    DistillationLossConfig, DistillerConfig, FeatureTarget, ScreeningRule, SoftLoss, Teacher,
     TeacherSelectorConfig, Weighting,
 };
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,10 @@ pub struct Plan {
     /// This run's screening rule instead of the configuration's (screened methods).
     #[serde(default)]
     pub screening: Option<ScreeningRule>,
+    /// The feature term against the teachers' weighted mixture of features, through one
+    /// adapter (`FeatureTarget::Mixture`).
+    #[serde(default)]
+    pub feature_mixture: bool,
 }
 
 impl Plan {
@@ -53,6 +57,7 @@ impl Plan {
             mixture: false,
             standardize: false,
             screening: None,
+            feature_mixture: false,
         }
     }
 }
@@ -128,7 +133,12 @@ pub fn distill(
         } else {
             SoftLoss::Kd
         })
-        .with_logit_standardization(plan.standardize);
+        .with_logit_standardization(plan.standardize)
+        .with_feature_target(if plan.feature_mixture {
+            FeatureTarget::Mixture
+        } else {
+            FeatureTarget::PerTeacher
+        });
     // The student is the first thing built after seeding: the same initial weights for
     // every method of a seed.
     ctx.device.seed(plan.seed);

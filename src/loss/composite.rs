@@ -10,6 +10,7 @@ use super::assert_same_dims;
 use super::cross_entropy::HardLabelLoss;
 use super::dkd::DkdLossConfig;
 use super::feature::{FeatureLossConfig, FeatureNorm};
+use super::feature_mixture::MixtureFeatureLoss;
 use super::kd::KdLossConfig;
 use super::mixture::MixtureKdLossConfig;
 use super::standardize::Standardized;
@@ -60,6 +61,18 @@ impl SoftLoss {
             ),
         })
     }
+}
+
+/// What the feature term pulls the student's adapted features towards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FeatureTarget {
+    /// Every teacher's feature, through an adapter per teacher, the distances weighted by
+    /// the selector ([`crate::FeatureLoss`]; FitNets, CA-MKD).
+    PerTeacher,
+    /// The selector's weighted mixture of the teachers' features, through one adapter
+    /// ([`crate::loss::MixtureFeatureLoss`]). Every teacher's feature must have the same
+    /// shape.
+    Mixture,
 }
 
 /// How the per-teacher soft and feature terms of a sample are combined with the selector's
@@ -152,6 +165,9 @@ pub struct DistillationLossConfig {
     /// Default: false.
     #[config(default = false)]
     pub logit_standardization: bool,
+    /// What the feature term compares with. Default: [`FeatureTarget::PerTeacher`].
+    #[config(default = "FeatureTarget::PerTeacher")]
+    pub feature_target: FeatureTarget,
 }
 
 impl DistillationLossConfig {
@@ -188,13 +204,18 @@ impl DistillationLossConfig {
         if self.logit_standardization {
             soft = Arc::new(Standardized::new(soft));
         }
-        let feature = FeatureLossConfig::new().with_norm(self.feature_norm).init();
+        let feature: Arc<dyn LossTerm> = match self.feature_target {
+            FeatureTarget::PerTeacher => {
+                Arc::new(FeatureLossConfig::new().with_norm(self.feature_norm).init())
+            }
+            FeatureTarget::Mixture => Arc::new(MixtureFeatureLoss::new(self.feature_norm)),
+        };
         Ok(DistillationLoss {
             config: self.clone(),
             terms: vec![
                 WeightedTerm::new(Arc::new(HardLabelLoss), self.hard_weight, false),
                 WeightedTerm::new(soft, self.soft_weight, false),
-                WeightedTerm::new(Arc::new(feature), self.feature_weight, true),
+                WeightedTerm::new(feature, self.feature_weight, true),
             ],
         })
     }

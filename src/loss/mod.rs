@@ -3,7 +3,8 @@
 //!
 //! - `kl`: the cancellation-free KL divergence behind KD and DKD, and [`log1p`];
 //! - [`HardLabelLoss`] (cross-entropy), [`KdLoss`], [`DkdLoss`], [`FeatureLoss`]: the terms;
-//! - [`MixtureKdLoss`]: KD to the teachers' weighted mixture; [`Standardized`]: any logit
+//! - [`MixtureKdLoss`]: KD to the teachers' weighted mixture; [`MixtureFeatureLoss`]: the
+//!   feature term against the teachers' weighted mixture of features; [`Standardized`]: any logit
 //!   term on z-scored logits (logit standardization);
 //! - [`LossTerm`]: the trait a term implements; a new method is one new file;
 //! - [`DistillationLoss`]: the weighted sum of terms, the teacher reduction and the feature
@@ -13,6 +14,7 @@ mod composite;
 mod cross_entropy;
 mod dkd;
 mod feature;
+mod feature_mixture;
 mod kd;
 mod kl;
 mod mixture;
@@ -20,13 +22,14 @@ mod standardize;
 mod term;
 
 pub use composite::{
-    DistillationLoss, DistillationLossConfig, DistillationLossOutput, SoftLoss, TeacherReduction,
-    TermOutput,
+    DistillationLoss, DistillationLossConfig, DistillationLossOutput, FeatureTarget, SoftLoss,
+    TeacherReduction, TermOutput,
 };
 pub use cross_entropy::HardLabelLoss;
 pub(crate) use cross_entropy::cross_entropy_per_sample;
 pub use dkd::{DkdLoss, DkdLossConfig};
 pub use feature::{FeatureLoss, FeatureLossConfig, FeatureNorm};
+pub use feature_mixture::MixtureFeatureLoss;
 pub use kd::{KdLoss, KdLossConfig};
 pub use kl::log1p;
 pub use mixture::{MixtureKdLoss, MixtureKdLossConfig};

@@ -106,6 +106,37 @@ fn teacher_lists_and_model_mismatches() {
         &["logits-only", "1", "0"],
     );
     assert!(matches!(err, Error::FeatureCountMismatch { .. }));
+
+    // The feature mixture with teachers whose feature maps differ (4 and 8 channels): one
+    // adapter cannot serve both. Same-width teachers are accepted.
+    let mixture = DistillerConfig::new().with_loss(
+        DistillationLossConfig::new().with_feature_target(burn_distill::FeatureTarget::Mixture),
+    );
+    let wide: Arc<dyn Teacher> = Arc::new(FrozenTeacher::from_model("wide", cnn(4, 8, &device)));
+    let err = refused(
+        "feature mixture over teachers of different widths",
+        mixture.init(
+            cnn(4, 2, &device),
+            vec![teacher("narrow", 4, &device), wide],
+            &device,
+        ),
+        &[
+            "feature_target",
+            "narrow",
+            "wide",
+            "same kinds and channel counts",
+        ],
+    );
+    assert!(matches!(err, Error::InvalidConfig { .. }));
+    assert!(
+        mixture
+            .init(
+                cnn(4, 2, &device),
+                vec![teacher("a", 4, &device), teacher("b", 4, &device)],
+                &device
+            )
+            .is_ok()
+    );
 }
 
 #[test]

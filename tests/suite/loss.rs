@@ -645,3 +645,94 @@ fn mixture_kd_matches_its_definition() {
             .is_err()
     );
 }
+
+/// The feature term against the teachers' weighted mixture, against its definition in f64:
+/// per sample `mean_e (a[i, e] - Σ_k w[i, k] f_k[i, e])²` (divided by `mean m² + 1e-6` when
+/// normalized). Through the composite loss (`FeatureTarget::Mixture`) it reads only the
+/// first teacher's adapted feature; with all the weight on one teacher it is FitNets' loss
+/// to that teacher; and it is never more than the weighted sum of the per-teacher losses
+/// (the squared distance is convex).
+#[test]
+fn mixture_feature_loss_matches_its_definition() {
+    use burn_distill::loss::MixtureFeatureLoss;
+    use burn_distill::{Feature, FeatureTarget};
+    let (n, e) = (3usize, 8usize);
+    let grid = |seed: u64, scale: f32| -> Vec<Vec<f64>> {
+        values(n * e, seed, scale)
+            .chunks(e)
+            .map(|r| r.iter().map(|v| *v as f64).collect())
+            .collect()
+    };
+    let (a, f1, f2) = (grid(1, 1.0), grid(2, 2.0), grid(3, 0.5));
+    let w = [[0.25, 0.75], [1.0, 0.0], [0.5, 0.5]];
+    let mut plain = Vec::new();
+    let mut relative = Vec::new();
+    for i in 0..n {
+        let m: Vec<f64> = (0..e)
+            .map(|j| w[i][0] * f1[i][j] + w[i][1] * f2[i][j])
+            .collect();
+        let mse = |t: &[f64]| (0..e).map(|j| (a[i][j] - t[j]).powi(2)).sum::<f64>() / e as f64;
+        let mixed = mse(&m);
+        let summed = w[i][0] * mse(&f1[i]) + w[i][1] * mse(&f2[i]);
+        assert!(mixed <= summed + 1e-12, "convexity: {mixed} > {summed}");
+        if w[i][1] == 0.0 {
+            assert!((mixed - mse(&f1[i])).abs() < 1e-12);
+        }
+        plain.push(mixed);
+        let mean_square = m.iter().map(|v| v * v).sum::<f64>() / e as f64;
+        relative.push(mixed / (mean_square + 1e-6));
+    }
+    for (name, device) in all_devices() {
+        let teachers = [matrix(&f1, &device), matrix(&f2, &device)];
+        let weights = matrix(&w.iter().map(|r| r.to_vec()).collect::<Vec<_>>(), &device);
+        let got = MixtureFeatureLoss::new(FeatureNorm::None).forward_no_reduction(
+            matrix(&a, &device),
+            &teachers,
+            weights.clone(),
+        );
+        assert_close("mixture feature", name, &floats(&got), &plain, 1e-5);
+        let got = MixtureFeatureLoss::new(FeatureNorm::TeacherMeanSquare).forward_no_reduction(
+            matrix(&a, &device),
+            &teachers,
+            weights.clone(),
+        );
+        assert_close(
+            "mixture feature, relative",
+            name,
+            &floats(&got),
+            &relative,
+            1e-4,
+        );
+        // Composite: maps [N, 2, 2, 2]; the second teacher's adapted feature is garbage
+        // (all 100) and must not count.
+        let map = |rows: &[Vec<f64>]| Feature::Map(matrix(rows, &device).reshape([n, 2, 2, 2]));
+        let outputs: Vec<ModelOutput> = [&f1, &f2]
+            .iter()
+            .map(|f| ModelOutput {
+                logits: matrix(&teacher(), &device),
+                features: vec![map(f)],
+            })
+            .collect();
+        let garbage = Feature::Map(Tensor::<4>::full([n, 2, 2, 2], 100.0, &device));
+        let adapted = vec![vec![map(&a)], vec![garbage]];
+        let composite = loss_from_step_0()
+            .with_feature_target(FeatureTarget::Mixture)
+            .init()
+            .unwrap();
+        let out = composite.forward(
+            matrix(&student(), &device),
+            labels(&[2, 0, 3], &device),
+            &outputs,
+            &adapted,
+            weights,
+        );
+        let mean = plain.iter().sum::<f64>() / n as f64;
+        assert_close(
+            "mixture feature (composite)",
+            name,
+            &floats(&out.feature()),
+            &[mean],
+            1e-5,
+        );
+    }
+}
