@@ -112,6 +112,9 @@ pub struct Cli {
     /// training images
     #[arg(long)]
     pub prescreen: bool,
+    /// The select stage: --out folders of finished ablations, one per teacher pool
+    #[arg(long, value_delimiter = ',', value_name = "DIR,DIR")]
+    pub pools: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -126,6 +129,9 @@ pub enum Stage {
     Screening,
     /// Evaluate the exported student and the teachers; print the results table
     Eval,
+    /// Apply the rule for the library's default to the ablations in --pools; selection.md
+    /// in --out (reads only their ablation.json: no data, no training)
+    Select,
     /// train-teachers, distill, eval
     All,
 }

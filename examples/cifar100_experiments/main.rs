@@ -7,6 +7,7 @@ mod args;
 mod distill;
 mod plot;
 mod screening;
+mod select;
 mod training;
 
 use std::collections::BTreeSet;
@@ -38,6 +39,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli, config: &RunConfig) -> Result<(), String> {
+    if cli.stages.contains(&Stage::Select) {
+        if cli.stages.len() > 1 {
+            return Err("select runs on its own: it reads finished ablations (--pools)".into());
+        }
+        return select::run(&cli.pools, &cli.out);
+    }
     let started = Instant::now();
     let (ctx, source) = training::context(cli, config)?;
     println!(
@@ -82,7 +89,7 @@ fn run(cli: &Cli, config: &RunConfig) -> Result<(), String> {
             }
         };
         match stage {
-            Stage::TrainTeachers | Stage::All => {}
+            Stage::TrainTeachers | Stage::All | Stage::Select => {}
             Stage::Distill => {
                 let teachers = if cli.prescreen {
                     prescreen_teachers(&ctx, teachers)?

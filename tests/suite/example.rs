@@ -708,3 +708,150 @@ fn tutorial_trains_on_two_devices_with_the_multi_strategy() {
     let _ = std::fs::remove_dir_all(data);
     let _ = std::fs::remove_dir_all(out);
 }
+
+/// Writes an `ablation.json` with two seeds per row, `mean ∓ 0.01`, as the ablation does.
+fn write_ablation(dir: &Path, rows: &[(&str, f64)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let methods: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|(name, mean)| {
+            serde_json::json!({
+                "method": name, "accuracies": [mean - 0.01, mean + 0.01], "mean": mean,
+                "mean_weight": [0.5, 0.5], "seconds_per_run": 60.0
+            })
+        })
+        .collect();
+    let json = serde_json::json!({
+        "seeds": [42, 43],
+        "teachers": [{"name": "0-a", "test_accuracy": 0.7}, {"name": "1-b", "test_accuracy": 0.69}],
+        "methods": methods,
+        "run_seconds": 600.0
+    });
+    std::fs::write(dir.join("ablation.json"), json.to_string()).unwrap();
+}
+
+/// A pool's baselines (single-best KD, FitNets, AVER, CA-MKD, alone) and the five
+/// candidates (default, relative, mixture KD, standardized, all three), in that order.
+fn pool(baselines: [f64; 5], candidates: [f64; 5]) -> Vec<(&'static str, f64)> {
+    let names = [
+        "KD, single best teacher",
+        "FitNets, single best teacher",
+        "AVER + features",
+        "CA-MKD weights + features",
+        "student alone (distiller, soft 0, feature 0)",
+        "screened, per batch + features",
+        "screened relative 1.5, per batch + features",
+        "screened, per batch, mixture KD + features",
+        "screened, per batch, standardized + features",
+        "screened relative 1.5, mixture, standardized + features",
+    ];
+    names
+        .into_iter()
+        .zip(baselines.into_iter().chain(candidates))
+        .collect()
+}
+
+/// The `select` stage applies the rule written before the grid: eligible only at or above
+/// single-best KD and FitNets on every pool, then the best mean rank, ties to the simpler
+/// configuration; no eligible candidate leaves the default as it is.
+#[test]
+fn select_applies_the_written_rule_to_finished_ablations() {
+    let root = temp("select");
+    let (a, b, out) = (root.join("a"), root.join("b"), root.join("out"));
+    // Pool a ranks: all three 1, relative 2, mixture 3, default 4, standardized 5.
+    write_ablation(
+        &a,
+        &pool(
+            [0.60, 0.61, 0.55, 0.56, 0.54],
+            [0.605, 0.63, 0.62, 0.50, 0.64],
+        ),
+    );
+    // Pool b ranks: relative 1, all three 2, mixture 3, default 4, standardized 5.
+    write_ablation(
+        &b,
+        &pool(
+            [0.52, 0.51, 0.45, 0.46, 0.44],
+            [0.53, 0.56, 0.545, 0.51, 0.55],
+        ),
+    );
+    let pools = format!("{},{}", a.display(), b.display());
+    let select = |pools: &str| {
+        let mut cmd = Command::new(example());
+        cmd.args(["select", "--pools", pools, "--out", out.to_str().unwrap()]);
+        cmd.output().unwrap()
+    };
+    let output = select(&pools);
+    assert!(output.status.success(), "{output:?}");
+    let md = std::fs::read_to_string(out.join("selection.md")).unwrap();
+    // Relative and all three tie at mean rank 1.5; relative changes one option, all three
+    // change three.
+    assert!(
+        md.contains("Chosen by the rule: **screened relative 1.5, per batch + features**"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| screened relative 1.5, per batch + features | 2 / 1 | 1.50 | yes |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| screened relative 1.5, mixture, standardized + features | 1 / 2 | 1.50 | yes |"
+        ),
+        "{md}"
+    );
+    // The default is half a point below FitNets on pool a; standardized is below both bars.
+    assert!(
+        md.contains(&format!(
+            "| screened, per batch + features | 4 / 4 | 4.00 | no: 0.50 points short on {} |",
+            a.display()
+        )),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "no: 11.00 points short on {}; 1.00 points short on {} |",
+            a.display(),
+            b.display()
+        )),
+        "{md}"
+    );
+    // Paired differences per seed: relative against single-best KD on pool a, +3 points.
+    assert!(
+        md.contains(
+            "| screened relative 1.5, per batch + features | 63.00 % | +3.00 ± 0.00 | +2.00 ± 0.00 |"
+        ),
+        "{md}"
+    );
+
+    // KD above every candidate on pool b: nothing is eligible, the default stays.
+    write_ablation(
+        &b,
+        &pool(
+            [0.60, 0.51, 0.45, 0.46, 0.44],
+            [0.53, 0.56, 0.545, 0.51, 0.55],
+        ),
+    );
+    let output = select(&pools);
+    assert!(output.status.success(), "{output:?}");
+    let md = std::fs::read_to_string(out.join("selection.md")).unwrap();
+    assert!(
+        md.contains("No candidate is eligible: by the rule the default does not change."),
+        "{md}"
+    );
+
+    // A pool without one of the rows, and no pools at all: errors that say so.
+    write_ablation(&b, &pool([0.6; 5], [0.6; 5])[..9]);
+    let output = select(&pools);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no row 'screened relative 1.5, mixture, standardized + features'"),
+        "{stderr}"
+    );
+    let output = Command::new(example())
+        .args(["select", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("select needs --pools"));
+}
