@@ -437,3 +437,79 @@ fn teachers_of_different_architectures_work_together() {
         device.sync().unwrap();
     }
 }
+
+/// `FeatureTarget::Mixture` in the distiller: the feature term is the distance from the
+/// first teacher's adapter output to the selector-weighted mixture of the teachers' maps
+/// (computed here from the parts), and only that adapter (and the student) gets gradients.
+#[test]
+fn the_feature_mixture_trains_one_adapter_against_the_weighted_teacher_maps() {
+    use burn_distill::FeatureTarget;
+    use burn_distill::loss::MixtureFeatureLoss;
+    for (name, plain) in cpu_devices() {
+        let device = plain.autodiff();
+        let teachers: Vec<Arc<dyn Teacher>> = vec![
+            Arc::new(FrozenTeacher::from_model("t", cnn(6, &device))),
+            Arc::new(FrozenTeacher::from_model("u", cnn(6, &device))),
+        ];
+        let distiller = DistillerConfig::new()
+            .with_selector(
+                TeacherSelectorConfig::seed_paper().with_screening(ScreeningRule::KeepAll),
+            )
+            .with_loss(loss_from_step_0().with_feature_target(FeatureTarget::Mixture))
+            .init(cnn(4, &device), teachers, &device)
+            .unwrap();
+        let (images, y) = batch(&device);
+        let outputs = distiller.teacher_outputs(images.clone());
+        let out = distiller
+            .forward_with_teacher_outputs(images.clone(), y, &outputs)
+            .unwrap();
+        // The same value from the parts: adapter 0 on the student's map, the selection's
+        // weights on the teachers' maps.
+        let student_map = burn_distill::FeatureModel::forward_features(&distiller.student, images)
+            .features
+            .remove(0);
+        let adapted = distiller.adapters[0]
+            .adapt(student_map, &outputs[0].features[0])
+            .flatten_samples();
+        let maps: Vec<Tensor<2>> = outputs
+            .iter()
+            .map(|o| o.features[0].clone().flatten_samples())
+            .collect();
+        let expected = MixtureFeatureLoss::new(burn_distill::FeatureNorm::None)
+            .forward_no_reduction(adapted, &maps, out.selection.weights.clone())
+            .mean();
+        assert_close(
+            "feature mixture",
+            name,
+            &floats(&out.loss.feature()),
+            &floats(&expected)
+                .iter()
+                .map(|v| *v as f64)
+                .collect::<Vec<_>>(),
+            1e-5,
+        );
+        let grads = out.loss.total.backward();
+        let grads = burn::optim::GradientsParams::from_grads(grads, &distiller);
+        let check = |module: &dyn Fn(&mut GradCheck)| {
+            let mut c = GradCheck {
+                grads: &grads,
+                count: 0,
+                missing: vec![],
+                present: vec![],
+            };
+            module(&mut c);
+            c
+        };
+        let first = check(&|c| distiller.adapters[0].visit(c));
+        let second = check(&|c| distiller.adapters[1].visit(c));
+        assert!(
+            first.count > 0 && first.missing.is_empty(),
+            "{name}: adapter 0"
+        );
+        assert!(
+            second.count > 0 && second.present.is_empty(),
+            "{name}: adapter 1 takes no part"
+        );
+        device.sync().unwrap();
+    }
+}
