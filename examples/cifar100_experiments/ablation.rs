@@ -304,6 +304,30 @@ pub fn run(
     if methods.is_empty() {
         return Err(format!("--only {only:?} matches no ablation row"));
     }
+    let skip = &ctx.cli.skip;
+    let methods: Vec<Method> = methods
+        .into_iter()
+        .filter(|m| !skip.iter().any(|o| m.name.contains(o.as_str())))
+        .collect();
+    if methods.is_empty() {
+        return Err(format!("--skip {skip:?} leaves no ablation row"));
+    }
+    // The feature mixture needs every teacher's maps to agree in shape (one adapter).
+    let specs: Vec<_> = teachers.iter().map(|t| t.feature_specs()).collect();
+    let same_maps = specs.windows(2).all(|w| w[0] == w[1]);
+    let methods: Vec<Method> = methods
+        .into_iter()
+        .filter(|m| {
+            let keep = !m.feature_mixture || same_maps;
+            if !keep {
+                println!(
+                    "left out '{}': the teachers' feature maps differ ({specs:?})",
+                    m.name
+                );
+            }
+            keep
+        })
+        .collect();
     let mut runs: Vec<Vec<RunResult>> = Vec::new();
     for method in &methods {
         let per_seed = seeds

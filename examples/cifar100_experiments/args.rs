@@ -83,6 +83,9 @@ pub struct Cli {
     /// Only the ablation rows whose name contains one of these ('A|B')
     #[arg(long, value_name = "A|B", value_delimiter = '|')]
     pub only: Vec<String>,
+    /// Leave out the ablation rows whose name contains one of these ('A|B'), after --only
+    #[arg(long, value_name = "A|B", value_delimiter = '|')]
+    pub skip: Vec<String>,
     /// Temperature of the screened softmax weights
     #[arg(long, value_name = "X")]
     pub tau: Option<f64>,

@@ -550,6 +550,15 @@ fn ablation_on_a_validation_split_resumes_and_screening_reports_every_rule() {
         .unwrap();
     assert_eq!(none.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&none.stderr).contains("matches no ablation row"));
+    let none = command(
+        &data,
+        &out,
+        &["ablation", "--only", "AVER", "--skip", "AVER"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("leaves no ablation row"));
     let _ = std::fs::remove_dir_all(data);
     let _ = std::fs::remove_dir_all(out);
 }
