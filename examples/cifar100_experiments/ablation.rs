@@ -328,6 +328,9 @@ pub fn run(
             keep
         })
         .collect();
+    if methods.is_empty() {
+        return Err("no ablation row is left for these teachers".into());
+    }
     let mut runs: Vec<Vec<RunResult>> = Vec::new();
     for method in &methods {
         let per_seed = seeds
