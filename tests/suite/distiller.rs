@@ -127,6 +127,8 @@ fn one_teacher_with_average_is_plain_kd() {
             .with_selector(TeacherSelectorConfig::unscreened(Weighting::Average))
             .with_loss(
                 DistillationLossConfig::new()
+                    // Plain Hinton KD: the formula these values come from.
+                    .with_logit_standardization(false)
                     .with_hard_weight(0.0)
                     .with_feature_weight(0.0),
             )

@@ -259,6 +259,8 @@ fn composite_loss_parts_and_weights() {
     soft /= 3.0;
     hard /= 3.0;
     let loss = DistillationLossConfig::new()
+        // Plain Hinton KD: the formula these values come from.
+        .with_logit_standardization(false)
         .with_hard_weight(0.5)
         .with_soft_weight(2.0)
         .with_feature_weight(0.0)
@@ -335,6 +337,8 @@ fn dkd_soft_loss_is_used_when_configured() {
         .sum::<f64>()
         / 3.0;
     let loss = DistillationLossConfig::new()
+        // Plain Hinton KD: the formula these values come from.
+        .with_logit_standardization(false)
         .with_hard_weight(0.0)
         .with_feature_weight(0.0)
         .with_soft_loss(SoftLoss::Dkd {
@@ -419,6 +423,8 @@ fn composite_loss_reports_every_term_by_name_and_adds_a_new_term() {
         }];
         let y = [2usize, 0, 3];
         let base = DistillationLossConfig::new()
+            // Plain Hinton KD: the formula these values come from.
+            .with_logit_standardization(false)
             .with_hard_weight(0.5)
             .with_soft_weight(2.0)
             .with_feature_weight(0.0)
@@ -611,6 +617,8 @@ fn mixture_kd_matches_its_definition() {
         assert_close("mixture KD", name, &floats(&per_sample), &expected, 1e-5);
         // The same through the composite loss (SoftLoss::Mixture), reduced by the mean.
         let composite = DistillationLossConfig::new()
+            // Plain Hinton KD: the formula these values come from.
+            .with_logit_standardization(false)
             .with_feature_weight(0.0)
             .with_soft_loss(SoftLoss::Mixture)
             .init()
