@@ -91,7 +91,7 @@ struct Ablation<'a> {
     run_seconds: f64,
 }
 
-fn mean_std(values: &[f64]) -> (f64, f64) {
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
     let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::ablation::mean_std;
+
 /// The current default and its variants, with the number of options each changes (the
 /// tie-break: fewer is simpler).
 const CANDIDATES: [(&str, usize); 5] = [
@@ -97,13 +99,6 @@ impl Pool {
         }
         Ok(row)
     }
-}
-
-fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, var.sqrt())
 }
 
 /// `a - b` per seed, in points, as "mean ± std".
