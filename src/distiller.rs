@@ -1,7 +1,6 @@
 //! The distiller: teachers, selector, adapters and loss in one training step.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::config::Config;
 use burn::module::{Module, Param, ParamId};
@@ -29,9 +28,10 @@ pub struct DistillerConfig {
     /// Use the deeper 1x1-3x3-1x1 adapters. Default: false.
     #[config(default = false)]
     pub adapter_deep: bool,
-    /// Run [`Distiller::check_batch`] (labels in range, all outputs finite) on the first
-    /// step and then every `check_every` steps; 0 never checks. Each check reads a few
-    /// numbers back from the device, so it is not done on every step. Default: 100.
+    /// Run [`Distiller::check_batch`] (labels in range, all outputs finite) in the steps
+    /// before the first [`Distiller::advance`] and then every `check_every` optimizer
+    /// steps; 0 never checks. Each check reads a few numbers back from the device, so it
+    /// is not done on every step. Default: 100.
     #[config(default = 100)]
     pub check_every: usize,
 }
@@ -257,7 +257,7 @@ impl DistillerConfig {
                 teacher_specs,
                 check_every: self.check_every,
                 teachers: TeacherReplicas::new(teachers.into(), Some(device.clone()), true),
-                steps: Arc::new(AtomicUsize::new(0)),
+                advanced: 0,
             },
         })
     }
@@ -275,8 +275,10 @@ struct DistillerParts<I: DistillInput> {
     student_specs: Vec<FeatureSpec>,
     teacher_specs: Vec<Vec<FeatureSpec>>,
     check_every: usize,
-    /// Steps run so far (shared by clones, so the count survives optimizer updates).
-    steps: Arc<AtomicUsize>,
+    /// [`Distiller::advance`] calls since this distiller was built (plain host data,
+    /// copied with the module to every device replica): paces the batch checks without a
+    /// device read. The recorded clock is `Distiller::optimizer_steps`.
+    advanced: usize,
 }
 
 impl<I: DistillInput> DistillerParts<I> {
@@ -437,8 +439,9 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// # Errors
     /// [`Error::ShapeMismatch`] when the student's or a teacher's outputs do not agree in
     /// batch size, class count, feature count, feature kind or feature channels, or
-    /// `labels` is not `[N]`. On checked steps (the first, then every [`DistillerConfig::check_every`]):
-    /// [`Error::LabelOutOfRange`] and [`Error::NonFinite`] as in
+    /// `labels` is not `[N]`. On checked steps (the first, then every
+    /// [`DistillerConfig::check_every`]-th optimizer step): [`Error::LabelOutOfRange`] and
+    /// [`Error::NonFinite`] as in
     /// [`Distiller::check_batch`]. [`Error::TeacherPlacement`] when the batch is on a device
     /// a teacher cannot be placed on ([`Distiller::teachers_on`]).
     pub fn forward(&self, inputs: I, labels: Tensor<1, Int>) -> crate::Result<DistillOutput> {
@@ -524,10 +527,9 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     ) -> crate::Result<DistillOutput> {
         let [n, c] = student_out.logits.dims();
         self.check_outputs(n, c, &student_out.features, teacher_outputs, &labels)?;
-        let step = self.parts.steps.fetch_add(1, Ordering::Relaxed);
         let loss = &self.parts.loss;
         let every = self.parts.check_every;
-        if every > 0 && step.is_multiple_of(every) {
+        if every > 0 && self.parts.advanced.is_multiple_of(every) {
             self.check_batch(&labels, Some(&student_out.logits), teacher_outputs)?;
         }
         let teacher_logits: Vec<Tensor<2>> =
@@ -537,9 +539,11 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
             .selector
             .select(&teacher_logits, labels.clone())?;
         let num_features = self.parts.student_specs.len();
+        // Only the adapters some term reads: the first `adapted_teachers` teachers'.
         let adapted: Vec<Vec<Feature>> = if loss.uses_features() {
             teacher_outputs
                 .iter()
+                .take(loss.adapted_teachers(teacher_outputs.len()))
                 .enumerate()
                 .map(|(k, teacher)| {
                     teacher
@@ -569,11 +573,6 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
             selection,
             student_logits: student_out.logits,
         })
-    }
-
-    /// Number of steps ([`Distiller::forward`] calls) run so far.
-    pub fn steps(&self) -> usize {
-        self.parts.steps.load(Ordering::Relaxed)
     }
 
     /// The feature term's weight at the current step (`feature_weight · s(step)`), `[1]`,
@@ -614,6 +613,7 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     #[must_use]
     pub fn advance(mut self) -> Self {
         self.optimizer_steps = self.optimizer_steps.map(|t| t.add_scalar(1));
+        self.parts.advanced += 1;
         self
     }
 
@@ -622,8 +622,11 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
     /// student logits mean training has diverged). All checks are reduced on the device
     /// and read back together: one small host copy.
     ///
-    /// [`Distiller::forward`] calls this on the first step and every
-    /// [`DistillerConfig::check_every`] steps; call it yourself to check every batch.
+    /// [`Distiller::forward`] calls this on every batch before the first
+    /// [`Distiller::advance`] and then on the batches of every
+    /// [`DistillerConfig::check_every`]-th optimizer step (counted since the distiller was
+    /// built: a distiller loaded from a checkpoint checks its first step again); call it
+    /// yourself to check every batch.
     ///
     /// # Errors
     /// [`Error::LabelOutOfRange`] naming the smallest and largest label;

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 /// | A teacher map whose channels do not match its adapter | [`Distiller::forward`] | [`Error::ShapeMismatch`] naming teacher, map and both shapes |
 /// | A student map with other channels than its adapter | [`FeatureAdapter::forward`] | panic naming both channel counts |
 /// | Batch sizes differ between student, teachers and labels | [`Distiller::forward`], [`TeacherSelector::select`] | [`Error::ShapeMismatch`] with both shapes |
-/// | Labels `>= C` or negative | [`Distiller::forward`] (first step, then every [`DistillerConfig::check_every`] steps), [`Distiller::check_batch`] | [`Error::LabelOutOfRange`] with the smallest and largest label |
+/// | Labels `>= C` or negative | [`Distiller::forward`] (before the first `Distiller::advance`, then every [`DistillerConfig::check_every`]-th optimizer step), [`Distiller::check_batch`] | [`Error::LabelOutOfRange`] with the smallest and largest label |
 /// | NaN or ±Inf in the input batch | as above (found through the outputs, then the inputs are read to tell the cause) | [`Error::NonFinite`] naming the input batch |
 /// | NaN or ±Inf in teacher logits or features, or in the student's logits | as above | [`Error::NonFinite`] naming the tensor |
 /// | Temperature `<= 0` or NaN, `tau <= 0` | [`DistillationLossConfig::init`], [`TeacherSelectorConfig::init`] | [`Error::InvalidConfig`] with field and value |

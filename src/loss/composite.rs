@@ -402,6 +402,17 @@ impl DistillationLoss {
             .any(|t| t.weight > 0.0 && t.term.uses_features())
     }
 
+    /// How many of `teachers` teachers' adapters the weighted terms read (the first ones):
+    /// the largest [`LossTerm::adapted_teachers`] over the terms with a non-zero weight.
+    pub fn adapted_teachers(&self, teachers: usize) -> usize {
+        self.terms
+            .iter()
+            .filter(|t| t.weight > 0.0)
+            .map(|t| t.term.adapted_teachers(teachers).min(teachers))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// The schedule factor `s(step)` in `[0, 1]` of [`DistillationLossConfig`].
     pub fn schedule_at(&self, step: usize) -> f64 {
         let c = &self.config;
@@ -469,8 +480,10 @@ impl DistillationLoss {
     /// # Shapes
     /// - `student_logits`: `[N, C]`; `labels`: `[N]`
     /// - `teacher_outputs`: `K` outputs with logits `[N, C]` and `F` features each
-    /// - `adapted_features`: `K` lists of `F` student features already adapted to the
-    ///   matching teacher feature's kind and shape (ignored when no term uses features)
+    /// - `adapted_features`: lists of `F` student features already adapted to the matching
+    ///   teacher feature's kind and shape, one per teacher for at least the first
+    ///   [`DistillationLoss::adapted_teachers`]`(K)` teachers (ignored when no term uses
+    ///   features)
     /// - `weights`: `[N, K]` (a [`crate::Selection`]'s weights)
     ///
     /// # Panics

@@ -109,6 +109,11 @@ impl LossTerm for MixtureFeatureLoss {
         true
     }
 
+    /// One: the mixture goes through the first teacher's adapters only.
+    fn adapted_teachers(&self, teachers: usize) -> usize {
+        teachers.min(1)
+    }
+
     /// `Σ_f loss(A_0f(f_s), Σ_k w_k f_kf)` per sample, `[N]` (zeros when the models expose
     /// no feature).
     ///

@@ -11,8 +11,10 @@ use crate::model::{Feature, ModelOutput};
 /// # Shapes
 /// - `student_logits`: `[N, C]`; `labels`: `[N]`
 /// - `teacher_outputs`: `K` outputs with logits `[N, C]` and `F` features each
-/// - `adapted_features`: `K` lists of `F` student features, each already adapted to the
-///   matching teacher feature's kind and shape; empty when no term of the loss uses features
+/// - `adapted_features`: one list of `F` student features per teacher, each already adapted
+///   to the matching teacher feature's kind and shape, for the first `n` teachers (`n` the
+///   largest [`LossTerm::adapted_teachers`] of the loss's weighted terms: `K` unless every
+///   feature term reads fewer); empty when no term of the loss uses features
 /// - `weights`: `[N, K]`, the selector's weights (see [`crate::Selection`])
 #[derive(Debug, Clone, Copy)]
 pub struct TermInput<'a> {
@@ -114,6 +116,12 @@ pub trait LossTerm: fmt::Debug + Send + Sync {
     /// adapters). Default: false.
     fn uses_features(&self) -> bool {
         false
+    }
+    /// How many teachers' adapted lists the term reads, the first ones of `teachers`: the
+    /// distiller runs only those adapters. Default: all `teachers` when the term
+    /// [`uses_features`](LossTerm::uses_features), else 0.
+    fn adapted_teachers(&self, teachers: usize) -> usize {
+        if self.uses_features() { teachers } else { 0 }
     }
     /// The term's unweighted value for every sample (and teacher).
     fn forward_no_reduction(&self, input: &TermInput<'_>) -> TermValue;

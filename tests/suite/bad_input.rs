@@ -252,7 +252,9 @@ fn labels_out_of_range_and_non_finite_outputs() {
         assert!(matches!(err, Error::NonFinite { .. }));
     }
 
-    // Checks run on the first step and every `check_every` steps, not on the others.
+    // Checks run before the first optimizer step and then every `check_every` optimizer
+    // steps, not on the others; the pace is the distiller's own (copied with it), so a
+    // clone taken before an `advance` keeps the old pace.
     let teachers = vec![teacher("a", 4, &device)];
     let distiller = DistillerConfig::new()
         .with_check_every(3)
@@ -261,14 +263,29 @@ fn labels_out_of_range_and_non_finite_outputs() {
     let good = distiller.teacher_outputs(images(4, &device));
     let mut bad = good.clone();
     poison(&mut bad, f32::NAN, 0, false);
-    let run = |outputs: &[ModelOutput]| {
+    let run = |distiller: &Distiller<_>, outputs: &[ModelOutput]| {
         distiller.forward_with_teacher_outputs(images(4, &device), labels.clone(), outputs)
     };
-    assert!(run(&good).is_ok()); // step 0: checked, fine
-    assert!(run(&bad).is_ok()); // steps 1 and 2: not checked
-    assert!(run(&bad).is_ok());
-    assert!(matches!(run(&bad), Err(Error::NonFinite { .. }))); // step 3: checked
-    assert_eq!(distiller.steps(), 4);
+    assert!(run(&distiller, &good).is_ok()); // step 0: checked, fine
+    assert!(matches!(
+        run(&distiller, &bad),
+        Err(Error::NonFinite { .. })
+    )); // still step 0
+    let at_step_0 = distiller.clone();
+    let distiller = distiller.advance();
+    assert!(run(&distiller, &bad).is_ok()); // steps 1 and 2: not checked
+    let distiller = distiller.advance();
+    assert!(run(&distiller, &bad).is_ok());
+    let distiller = distiller.advance();
+    assert!(matches!(
+        run(&distiller, &bad),
+        Err(Error::NonFinite { .. })
+    )); // step 3: checked
+    assert_eq!(distiller.optimizer_steps(), 3);
+    assert!(matches!(
+        run(&at_step_0, &bad),
+        Err(Error::NonFinite { .. })
+    ));
 }
 
 #[test]

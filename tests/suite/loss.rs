@@ -742,5 +742,12 @@ fn mixture_feature_loss_matches_its_definition() {
             &[mean],
             1e-5,
         );
+        // ...so the distiller runs only the first teacher's adapters; per teacher it runs
+        // all K, and none when no weighted term reads features.
+        assert_eq!(composite.adapted_teachers(3), 1, "{name}");
+        let per_teacher = loss_from_step_0().init().unwrap();
+        assert_eq!(per_teacher.adapted_teachers(3), 3, "{name}");
+        let no_features = loss_from_step_0().with_feature_weight(0.0).init().unwrap();
+        assert_eq!(no_features.adapted_teachers(3), 0, "{name}");
     }
 }
