@@ -1,5 +1,7 @@
 //! The selector and the loss alone, for K ∈ {2, 5, 10} teachers, batch ∈ {64, 256}, 100
-//! classes, every weighting: to show they cost little next to a forward pass.
+//! classes, every weighting: to show they cost little next to a forward pass. The
+//! screened rows also run with plain KD (`plain-kd/...`, logit standardization off) beside
+//! the default (standardized): the ratio is what the z-scoring adds.
 //!
 //! `cargo bench --bench selector_loss` (add `--features ndarray` for that device too;
 //! `BENCH_DEVICES` picks devices).
@@ -43,15 +45,21 @@ fn bench(c: &mut Criterion) {
                     Distribution::Uniform(0.0, CLASSES as f64),
                     &device,
                 );
-                let loss = DistillationLossConfig::new()
+                let default_loss = DistillationLossConfig::new()
                     .with_feature_weight(0.0)
                     .init()
                     .unwrap();
-                for (name, weighting) in [
-                    ("screened", Weighting::Softmax),
-                    ("average", Weighting::Average),
-                    ("confidence", Weighting::Confidence),
-                    ("entropy", Weighting::Entropy),
+                let plain_kd = DistillationLossConfig::new()
+                    .with_feature_weight(0.0)
+                    .with_logit_standardization(false)
+                    .init()
+                    .unwrap();
+                for (name, weighting, loss) in [
+                    ("screened", Weighting::Softmax, &default_loss),
+                    ("plain-kd", Weighting::Softmax, &plain_kd),
+                    ("average", Weighting::Average, &default_loss),
+                    ("confidence", Weighting::Confidence, &default_loss),
+                    ("entropy", Weighting::Entropy, &default_loss),
                 ] {
                     let selector = TeacherSelectorConfig::seed_paper()
                         .with_weighting(weighting)
