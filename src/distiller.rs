@@ -539,27 +539,24 @@ impl<S: FeatureModel<I>, I: DistillInput> Distiller<S, I> {
             .selector
             .select(&teacher_logits, labels.clone())?;
         let num_features = self.parts.student_specs.len();
-        // Only the adapters some term reads: the first `adapted_teachers` teachers'.
-        let adapted: Vec<Vec<Feature>> = if loss.uses_features() {
-            teacher_outputs
-                .iter()
-                .take(loss.adapted_teachers(teacher_outputs.len()))
-                .enumerate()
-                .map(|(k, teacher)| {
-                    teacher
-                        .features
-                        .iter()
-                        .enumerate()
-                        .map(|(f, target)| {
-                            self.adapters[k * num_features + f]
-                                .adapt(student_out.features[f].clone(), target)
-                        })
-                        .collect()
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Only the adapters some term reads: the first `adapted_teachers` teachers' (none
+        // when no weighted term uses features).
+        let adapted: Vec<Vec<Feature>> = teacher_outputs
+            .iter()
+            .take(loss.adapted_teachers(teacher_outputs.len()))
+            .enumerate()
+            .map(|(k, teacher)| {
+                teacher
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(f, target)| {
+                        self.adapters[k * num_features + f]
+                            .adapt(student_out.features[f].clone(), target)
+                    })
+                    .collect()
+            })
+            .collect();
         let loss = loss.forward_at_step(
             student_out.logits.clone(),
             labels,
