@@ -144,6 +144,64 @@ fn student_alone_equals_the_distiller_with_soft_and_feature_weight_zero() {
     }
 }
 
+/// Issue 31: the default soft term (on standardized logits) moves the student. From the same
+/// student, one SGD step of the distiller with soft weight 1 and one with soft weight 0
+/// (hard term on, features off) give students whose outputs differ, with one teacher and
+/// with three; and a step of the soft term alone (hard weight 0) changes the student.
+#[test]
+fn standardized_soft_term_changes_the_step_for_one_and_three_teachers() {
+    for (name, plain) in cpu_devices() {
+        let _seeded = common::seeded(&plain, 6);
+        let device = plain.clone().autodiff();
+        let student = CnnConfig::new(CLASSES).with_width(4).init(&device);
+        let before = outputs(&student);
+        for k in [1, 3] {
+            let teachers = random_teachers(&plain)[..k].to_vec();
+            let step = |hard: f64, soft: f64| -> Vec<f32> {
+                let loss = DistillationLossConfig::new()
+                    .with_hard_weight(hard)
+                    .with_soft_weight(soft)
+                    .with_feature_weight(0.0);
+                assert!(loss.logit_standardization, "the default standardizes");
+                let distiller = DistillerConfig::new()
+                    .with_selector(TeacherSelectorConfig::unscreened(Weighting::Average))
+                    .with_loss(loss)
+                    .init(student.clone(), teachers.clone(), &device)
+                    .unwrap();
+                let (images, labels) = batch(0, &device);
+                let out = distiller.forward(images, labels).unwrap();
+                let grads = GradientsParams::from_grads(out.loss.total.backward(), &distiller);
+                let distiller = SgdConfig::new()
+                    .init()
+                    .step(0.5, distiller, grads)
+                    .advance();
+                outputs(&distiller.into_student())
+            };
+            let largest = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0f32, f32::max)
+            };
+            let (with_soft, without) = (step(1.0, 1.0), step(1.0, 0.0));
+            let soft_alone = step(0.0, 1.0);
+            let moved = largest(&without, &before);
+            assert!(moved > 1e-3, "{name}, K = {k}: the hard term moved nothing");
+            let apart = largest(&with_soft, &without);
+            assert!(
+                apart > 1e-2 * moved,
+                "{name}, K = {k}: soft weight 1 and 0 give the same step (outputs {apart} apart, \
+                 the step moved them {moved})"
+            );
+            let soft_moved = largest(&soft_alone, &before);
+            assert!(
+                soft_moved > 1e-2 * moved,
+                "{name}, K = {k}: the soft term alone moved the outputs {soft_moved}"
+            );
+        }
+    }
+}
+
 /// `s(t)` written out from the documented formula.
 fn schedule(step: usize, delay: usize, ramp: usize, weight: f64) -> f64 {
     if step < delay {

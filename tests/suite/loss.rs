@@ -751,3 +751,137 @@ fn mixture_feature_loss_matches_its_definition() {
         assert_eq!(no_features.adapted_teachers(3), 0, "{name}");
     }
 }
+
+/// The standardized soft term's loss and gradient on the student's raw logits in f64, for
+/// `L = mean_i Σ_k w[i, k] T² KL(softmax(ẑ_k[i] / T) ‖ softmax(ẑ_s[i] / T))` with ẑ the
+/// z-scored rows. The gradient is the chain rule written out: `∂L/∂ẑ_s = Σ_k w_k T (q - p_k) / N`
+/// (q, p_k the softened student and teacher), then through the z-score
+/// `ẑ_m = c_m / (σ + ε)`, `c = s - mean(s)`, `σ² = mean(c²)`:
+/// `∂ẑ_m/∂s_j = (δ_mj - 1/C) / (σ + ε) - c_m c_j / (C σ (σ + ε)²)`.
+fn standardized_kd64(
+    student: &[Vec<f64>],
+    teachers: &[Vec<Vec<f64>>],
+    weights: &[Vec<f64>],
+    temperature: f64,
+) -> (f64, Vec<f64>) {
+    const EPS: f64 = 1e-7;
+    let n = student.len() as f64;
+    let (mut loss, mut grad) = (0.0, Vec::new());
+    for (i, s) in student.iter().enumerate() {
+        let c = s.len();
+        let mean = s.iter().sum::<f64>() / c as f64;
+        let centred: Vec<f64> = s.iter().map(|v| v - mean).collect();
+        let sigma = (centred.iter().map(|v| v * v).sum::<f64>() / c as f64).sqrt();
+        let zs: Vec<f64> = centred.iter().map(|v| v / (sigma + EPS)).collect();
+        let q: Vec<f64> = log_softmax64(&zs, temperature)
+            .iter()
+            .map(|l| l.exp())
+            .collect();
+        let mut dz = vec![0.0; c];
+        for (k, teacher) in teachers.iter().enumerate() {
+            let t = &teacher[i];
+            let tm = t.iter().sum::<f64>() / c as f64;
+            let ts = (t.iter().map(|v| (v - tm).powi(2)).sum::<f64>() / c as f64).sqrt();
+            let zt: Vec<f64> = t.iter().map(|v| (v - tm) / (ts + EPS)).collect();
+            let w = weights[i][k];
+            loss += w * kd64(&zs, &zt, temperature) / n;
+            let p = log_softmax64(&zt, temperature);
+            for m in 0..c {
+                dz[m] += w * temperature * (q[m] - p[m].exp()) / n;
+            }
+        }
+        for j in 0..c {
+            let ds: f64 = (0..c)
+                .map(|m| {
+                    let delta = if m == j { 1.0 } else { 0.0 };
+                    let jac = (delta - 1.0 / c as f64) / (sigma + EPS)
+                        - centred[m] * centred[j] / (c as f64 * sigma * (sigma + EPS).powi(2));
+                    dz[m] * jac
+                })
+                .sum();
+            grad.push(ds);
+        }
+    }
+    (loss, grad)
+}
+
+/// Issue 31: the standardized soft term (the default) must reach the student. Its loss and
+/// its gradient on the student's raw logits match the f64 chain rule above for one teacher
+/// and for three with uneven weights, at T = 4 (the default) and T = 1; the reference's
+/// gradient is itself checked by central differences of its loss.
+#[test]
+fn standardized_soft_term_gradient_matches_f64_for_one_and_three_teachers() {
+    let teacher2: Vec<Vec<f64>> = teacher()
+        .iter()
+        .map(|r| r.iter().rev().copied().collect())
+        .collect();
+    let teacher3: Vec<Vec<f64>> = student()
+        .iter()
+        .map(|r| r.iter().map(|v| 2.0 * v - 1.0).collect())
+        .collect();
+    let cases: Vec<(Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>)> = vec![
+        (vec![teacher()], vec![vec![1.0]; 3]),
+        (
+            vec![teacher(), teacher2, teacher3],
+            vec![
+                vec![0.2, 0.5, 0.3],
+                vec![1.0, 0.0, 0.0],
+                vec![0.0, 0.25, 0.75],
+            ],
+        ),
+    ];
+    for (name, plain) in all_devices() {
+        let device = plain.clone().autodiff();
+        for (teachers, w) in &cases {
+            for temperature in [4.0, 1.0] {
+                let what = format!("standardized KD, K = {}, T = {temperature}", teachers.len());
+                let (want, want_grad) = standardized_kd64(&student(), teachers, w, temperature);
+                // The reference's own gradient against central differences of its loss.
+                for j in 0..15 {
+                    let h = 1e-6;
+                    let moved = |d: f64| {
+                        let mut s = student();
+                        s[j / 5][j % 5] += d;
+                        standardized_kd64(&s, teachers, w, temperature).0
+                    };
+                    let numeric = (moved(h) - moved(-h)) / (2.0 * h);
+                    assert!(
+                        (numeric - want_grad[j]).abs() < 1e-6,
+                        "{what}: reference gradient {j}: {} vs central difference {numeric}",
+                        want_grad[j]
+                    );
+                }
+                assert!(
+                    want_grad.iter().any(|g| g.abs() > 1e-3),
+                    "{what}: {want_grad:?}"
+                );
+                let loss = DistillationLossConfig::new()
+                    .with_temperature(temperature)
+                    .with_hard_weight(0.0)
+                    .with_feature_weight(0.0)
+                    .with_logit_standardization(true)
+                    .init()
+                    .unwrap();
+                let s = matrix(&student(), &device).require_grad();
+                let outputs: Vec<ModelOutput> = teachers
+                    .iter()
+                    .map(|t| ModelOutput {
+                        logits: matrix(t, &plain),
+                        features: vec![],
+                    })
+                    .collect();
+                let out = loss.forward(
+                    s.clone(),
+                    labels(&[2, 0, 3], &device),
+                    &outputs,
+                    &[],
+                    matrix(w, &device),
+                );
+                assert_close(&what, name, &floats(&out.soft()), &[want], 1e-5);
+                let grads = out.total.backward();
+                let grad = floats(&s.grad(&grads).expect("the student's logits get a gradient"));
+                assert_close(&format!("{what}: gradient"), name, &grad, &want_grad, 1e-4);
+            }
+        }
+    }
+}
