@@ -819,7 +819,9 @@ fn standardized_soft_term_gradient_matches_f64_for_one_and_three_teachers() {
         .iter()
         .map(|r| r.iter().map(|v| 2.0 * v - 1.0).collect())
         .collect();
-    let cases: Vec<(Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>)> = vec![
+    // (teachers' logits, the selector's weights [N, K])
+    type Case = (Vec<Vec<Vec<f64>>>, Vec<Vec<f64>>);
+    let cases: Vec<Case> = vec![
         (vec![teacher()], vec![vec![1.0]; 3]),
         (
             vec![teacher(), teacher2, teacher3],
