@@ -18,38 +18,34 @@ use crate::args::WeightingChoice;
 use crate::distill::{Plan, distill};
 use crate::training::{Context, ModelReport, train_classifier, write_json};
 
-/// One row of the comparison.
+/// One row of the comparison: an entry of the grid file (`grid.json` beside this file, or
+/// `--grid`); every field but the first four may be left out.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Method {
     name: String,
     weighting: WeightingChoice,
     soft: bool,
     features: bool,
     /// Trained as a plain classifier instead of by the distiller (reference row).
+    #[serde(default)]
     plain: bool,
     /// The soft term against the teachers' weighted mixture.
+    #[serde(default)]
     mixture: bool,
     /// Logit standardization of the soft term.
+    #[serde(default)]
     standardize: bool,
-    /// A screening rule of its own.
+    /// A screening rule of its own (`{"RelativeToBest": 1.5}`, `"KeepAll"`, ...).
+    #[serde(default)]
     screening: Option<ScreeningRule>,
     /// The feature term against the teachers' mixture of features.
+    #[serde(default)]
     feature_mixture: bool,
 }
 
-fn method(name: &str, weighting: WeightingChoice, soft: bool, features: bool) -> Method {
-    let name = name.to_string();
-    Method {
-        name,
-        weighting,
-        soft,
-        features,
-        plain: false,
-        mixture: false,
-        standardize: false,
-        screening: None,
-        feature_mixture: false,
-    }
-}
+/// The bundled grid: every row of docs/RESULTS.md's tables.
+const GRID: &str = include_str!("grid.json");
 
 /// What one (method, seed) run produced; saved next to its logs so that `--resume` skips
 /// finished runs.
@@ -98,106 +94,28 @@ pub fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-fn methods() -> Vec<Method> {
-    use WeightingChoice::*;
-    let mut methods = vec![
-        method(
-            "student alone (distiller, soft 0, feature 0)",
-            Average,
-            false,
-            false,
+/// The rows of `--grid` (a JSON list of [`Method`]s), else of the bundled grid.
+fn methods(grid: Option<&std::path::Path>) -> Result<Vec<Method>, String> {
+    let (text, source) = match grid {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the grid {}: {e}", path.display()))?,
+            path.display().to_string(),
         ),
-        Method {
-            plain: true,
-            ..method("student alone (plain CE loop)", Average, false, false)
-        },
-        method("KD, single best teacher", SingleBest, true, false),
-        method("FitNets, single best teacher", SingleBest, false, true),
-    ];
-    let weightings = [
-        ("AVER", Average),
-        ("CA-MKD weights", Confidence),
-        ("EBKD weights", Entropy),
-        ("screened, per sample", ScreenedPerSample),
-        ("screened, per batch", Screened),
-    ];
-    for features in [false, true] {
-        for (name, weighting) in weightings {
-            let suffix = if features { " + features" } else { ", logits" };
-            methods.push(method(
-                &format!("{name}{suffix}"),
-                weighting,
-                true,
-                features,
+        None => (GRID.to_string(), "the bundled grid.json".to_string()),
+    };
+    let methods: Vec<Method> =
+        serde_json::from_str(&text).map_err(|e| format!("{source}: not a grid of rows: {e}"))?;
+    let mut names = std::collections::HashSet::new();
+    for m in &methods {
+        if !names.insert(slug(&m.name)) {
+            return Err(format!(
+                "{source}: two rows named '{}' (or with the same folder name)",
+                m.name
             ));
         }
     }
-    // The variants that could give an ensemble gain (issue 21), on the default method:
-    // screening that keeps comparable teachers, KD to the teachers' mixture, logit
-    // standardization, and all three together; single-best KD standardized for a fair
-    // comparison.
-    let relative = Some(ScreeningRule::RelativeToBest(1.5));
-    methods.extend([
-        Method {
-            standardize: true,
-            ..method(
-                "KD, single best teacher, standardized",
-                SingleBest,
-                true,
-                false,
-            )
-        },
-        Method {
-            screening: relative.clone(),
-            ..method(
-                "screened relative 1.5, per batch + features",
-                Screened,
-                true,
-                true,
-            )
-        },
-        Method {
-            mixture: true,
-            ..method(
-                "screened, per batch, mixture KD + features",
-                Screened,
-                true,
-                true,
-            )
-        },
-        Method {
-            standardize: true,
-            ..method(
-                "screened, per batch, standardized + features",
-                Screened,
-                true,
-                true,
-            )
-        },
-        // Only for pools whose teachers' feature maps agree in shape (the run fails
-        // otherwise, naming the teachers).
-        Method {
-            feature_mixture: true,
-            ..method(
-                "screened, per batch + mixture features",
-                Screened,
-                true,
-                true,
-            )
-        },
-        Method {
-            screening: relative,
-            mixture: true,
-            standardize: true,
-            ..method(
-                "screened relative 1.5, mixture, standardized + features",
-                Screened,
-                true,
-                true,
-            )
-        },
-    ]);
-    methods
+    Ok(methods)
 }
 
 fn slug(name: &str) -> String {
@@ -297,7 +215,7 @@ pub fn run(
         .collect();
     let started = Instant::now();
     let only = &ctx.cli.only;
-    let methods: Vec<Method> = methods()
+    let methods: Vec<Method> = methods(ctx.cli.grid.as_deref())?
         .into_iter()
         .filter(|m| only.is_empty() || only.iter().any(|o| m.name.contains(o.as_str())))
         .collect();

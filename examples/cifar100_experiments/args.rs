@@ -83,6 +83,10 @@ pub struct Cli {
     /// Only the ablation rows whose name contains one of these ('A|B')
     #[arg(long, value_name = "A|B", value_delimiter = '|')]
     pub only: Vec<String>,
+    /// The ablation's rows: a JSON list like examples/cifar100_experiments/grid.json (the
+    /// default)
+    #[arg(long, value_name = "FILE")]
+    pub grid: Option<PathBuf>,
     /// Leave out the ablation rows whose name contains one of these ('A|B'), after --only
     #[arg(long, value_name = "A|B", value_delimiter = '|')]
     pub skip: Vec<String>,

@@ -94,12 +94,16 @@ fn selector(
             teachers.to_vec(),
         ),
         WeightingChoice::SingleBest => {
-            // The lowest cross-entropy on (up to) the first 1,024 training images.
-            let mut subset = (*ctx.train).clone();
-            subset.truncate(1024);
-            let ce = ctx
-                .evaluate(teachers, &Arc::new(subset))?
-                .mean_cross_entropy;
+            // The lowest cross-entropy on the validation split when there is one (never on
+            // the test split), else on (up to) the first 1,024 training images.
+            let on = if ctx.config.eval_split() == "validation" {
+                ctx.eval.clone()
+            } else {
+                let mut subset = (*ctx.train).clone();
+                subset.truncate(1024);
+                Arc::new(subset)
+            };
+            let ce = ctx.evaluate(teachers, &on)?.mean_cross_entropy;
             let best = (0..teachers.len())
                 .min_by(|a, b| ce[*a].total_cmp(&ce[*b]))
                 .ok_or("no teachers")?;

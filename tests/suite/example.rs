@@ -559,6 +559,60 @@ fn ablation_on_a_validation_split_resumes_and_screening_reports_every_rule() {
     .unwrap();
     assert_eq!(none.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&none.stderr).contains("leaves no ablation row"));
+    // The rows come from a grid file: a grid of one's own runs just its rows; a broken grid
+    // (duplicate names, an unknown field, no file) is an error naming the problem.
+    let grid = out.join("grid.json");
+    let row = r#"{"name": "my AVER", "weighting": "Average", "soft": true, "features": false}"#;
+    std::fs::write(&grid, format!("[{row}]")).unwrap();
+    let grid_arg = grid.to_str().unwrap();
+    run(&mut command(
+        &data,
+        &out,
+        &[
+            "ablation",
+            "--epochs",
+            "1",
+            "--seeds",
+            "1",
+            "--valid-from-train",
+            "32",
+            "--grid",
+            grid_arg,
+        ],
+    ));
+    let names: Vec<String> = read_json("ablation.json")["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["my AVER"]);
+    for (text, message) in [
+        (format!("[{row}, {row}]"), "two rows named 'my AVER'"),
+        (
+            r#"[{"name": "x", "weighting": "Average", "soft": true, "features": false, "sfot": 1}]"#
+                .to_string(),
+            "unknown field `sfot`",
+        ),
+    ] {
+        std::fs::write(&grid, text).unwrap();
+        let bad = command(&data, &out, &["ablation", "--grid", grid_arg])
+            .output()
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&bad.stderr);
+        assert!(stderr.contains(message) && stderr.contains(grid_arg), "{stderr}");
+    }
+    let missing = out.join("no-such-grid.json");
+    let bad = command(
+        &data,
+        &out,
+        &["ablation", "--grid", missing.to_str().unwrap()],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot read the grid"));
     let _ = std::fs::remove_dir_all(data);
     let _ = std::fs::remove_dir_all(out);
 }
