@@ -67,6 +67,8 @@ struct MethodResult {
     minus_aver: Vec<f64>,
     /// Per seed: this method's accuracy minus single-best KD's.
     minus_single_best: Vec<f64>,
+    /// Per seed: the library default's accuracy minus this method's.
+    default_minus: Vec<f64>,
     /// Mean over seeds of the last epoch's per-teacher keep rate and mean weight.
     keep_rate: Vec<f64>,
     mean_weight: Vec<f64>,
@@ -85,6 +87,31 @@ struct Ablation<'a> {
     wall_seconds: f64,
     /// The runs' own times summed (with `--resume`, including runs of earlier invocations).
     run_seconds: f64,
+}
+
+/// The row that is the library's default method (screened per batch, features, logit
+/// standardization).
+const DEFAULT_ROW: &str = "screened, per batch, standardized + features";
+
+/// Two-sided 95 % quantiles of Student's t for 1..=30 degrees of freedom (the standard table,
+/// e.g. NIST/SEMATECH e-Handbook of Statistical Methods, 1.3.6.7.2).
+const T95: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+    2.052, 2.048, 2.045, 2.042,
+];
+
+/// The paired 95 % t-interval of the mean of `d` (per-seed differences), in points:
+/// `mean ± t(0.975, n-1) · sd / √n` (beyond 30 degrees of freedom, the 30's quantile:
+/// slightly wide). None with fewer than two values.
+pub fn t_interval(d: &[f64]) -> Option<(f64, f64)> {
+    if d.len() < 2 {
+        return None;
+    }
+    let (mean, sd) = mean_std(d);
+    let t = T95[(d.len() - 2).min(T95.len() - 1)];
+    let half = t * sd / (d.len() as f64).sqrt();
+    Some((mean - half, mean + half))
 }
 
 pub fn mean_std(values: &[f64]) -> (f64, f64) {
@@ -278,6 +305,7 @@ fn write_report(
             .filter(|i| *i < runs.len())
     };
     let single_best = find("KD, single best teacher").map(accuracies);
+    let default = find(DEFAULT_ROW).map(accuracies);
     let aver_logits = find("AVER, logits").map(accuracies);
     let aver_features = find("AVER + features").map(accuracies);
     let minus = |a: &[f64], b: &Option<Vec<f64>>| -> Vec<f64> {
@@ -309,6 +337,9 @@ fn write_report(
                 method: methods[i].name.clone(),
                 minus_aver: minus(&acc, aver),
                 minus_single_best: minus(&acc, &single_best),
+                default_minus: default.as_ref().map_or(Vec::new(), |d| {
+                    d.iter().zip(&acc).map(|(x, y)| x - y).collect()
+                }),
                 accuracies: acc,
                 mean,
                 std,
@@ -405,7 +436,7 @@ fn markdown(a: &Ablation) -> String {
     }
     let names: Vec<&str> = a.teachers.iter().map(|t| t.name.as_str()).collect();
     s += &format!(
-        "\n| method | {split} accuracy (mean ± std) | per seed | Δ vs AVER (paired) | Δ vs single-best KD (paired) | keep rate per teacher ({}) | mean weight per teacher | time per run |\n|---|---:|---|---:|---:|---|---|---:|\n",
+        "\n| method | {split} accuracy (mean ± std) | per seed | Δ vs AVER (paired) | Δ vs single-best KD (paired) | default − this (paired 95 % t-interval) | keep rate per teacher ({}) | mean weight per teacher | time per run |\n|---|---:|---|---:|---:|---:|---|---|---:|\n",
         names.join(", ")
     );
     let paired = |d: &[f64]| {
@@ -428,7 +459,7 @@ fn markdown(a: &Ablation) -> String {
             }
         };
         s += &format!(
-            "| {} | {:.2}% ± {:.2} | {} | {} | {} | {} | {} | {:.0} s |\n",
+            "| {} | {:.2}% ± {:.2} | {} | {} | {} | {} | {} | {} | {:.0} s |\n",
             m.method,
             100.0 * m.mean,
             100.0 * m.std,
@@ -439,6 +470,13 @@ fn markdown(a: &Ablation) -> String {
                 .join(", "),
             paired(&m.minus_aver),
             paired(&m.minus_single_best),
+            if m.method == DEFAULT_ROW {
+                "–".to_string()
+            } else {
+                t_interval(&m.default_minus).map_or("–".to_string(), |(lo, hi)| {
+                    format!("[{:+.2}, {:+.2}]", 100.0 * lo, 100.0 * hi)
+                })
+            },
             fmt(&m.keep_rate),
             fmt(&m.mean_weight),
             m.seconds_per_run

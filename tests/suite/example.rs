@@ -430,6 +430,44 @@ fn ablation_writes_its_table_json_and_chart_and_prescreen_drops_a_teacher() {
     for method in methods {
         assert_eq!(method["accuracies"].as_array().unwrap().len(), 2);
     }
+    // The default against every row: per-seed differences, and in the table the paired 95 %
+    // t-interval, mean ± t(0.975, 1) · sd / √2 with t = 12.706 for two seeds.
+    let floats = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    };
+    let row = |name: &str| {
+        methods
+            .iter()
+            .find(|m| m["method"] == name)
+            .unwrap_or_else(|| panic!("no row {name}"))
+    };
+    let default = floats(&row("screened, per batch, standardized + features")["accuracies"]);
+    let aver = row("AVER, standardized + features");
+    let d: Vec<f64> = default
+        .iter()
+        .zip(floats(&aver["accuracies"]))
+        .map(|(a, b)| a - b)
+        .collect();
+    let stored = floats(&aver["default_minus"]);
+    assert!((stored[0] - d[0]).abs() < 1e-12 && (stored[1] - d[1]).abs() < 1e-12);
+    let mean = (d[0] + d[1]) / 2.0;
+    let sd = (d[0] - d[1]).abs() / 2f64.sqrt();
+    let half = 12.706 * sd / 2f64.sqrt();
+    let cell = format!(
+        "[{:+.2}, {:+.2}]",
+        100.0 * (mean - half),
+        100.0 * (mean + half)
+    );
+    let table = std::fs::read_to_string(out.join("ablation.md")).unwrap();
+    let line = table
+        .lines()
+        .find(|l| l.starts_with("| AVER, standardized + features |"))
+        .unwrap();
+    assert!(line.contains(&cell), "{cell} not in {line}");
     let png = std::fs::read(out.join("ablation.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(out.join("ablation.md").is_file());
