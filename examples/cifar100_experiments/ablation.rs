@@ -42,6 +42,9 @@ struct Method {
     /// The feature term against the teachers' mixture of features.
     #[serde(default)]
     feature_mixture: bool,
+    /// The feature term against the closest kept teacher per sample.
+    #[serde(default)]
+    feature_closest: bool,
 }
 
 /// The bundled grid: every row of docs/RESULTS.md's tables.
@@ -205,6 +208,7 @@ fn one_run(
             standardize: method.standardize,
             screening: method.screening.clone(),
             feature_mixture: method.feature_mixture,
+            feature_closest: method.feature_closest,
         };
         let (student, history) = distill(ctx, teachers, &plan)?;
         let last = history.last().ok_or("no epoch was run")?;

@@ -42,6 +42,9 @@ pub struct Plan {
     /// adapter (`FeatureTarget::Mixture`).
     #[serde(default)]
     pub feature_mixture: bool,
+    /// The feature term against the closest kept teacher per sample (`FeatureTarget::Closest`).
+    #[serde(default)]
+    pub feature_closest: bool,
 }
 
 impl Plan {
@@ -58,6 +61,7 @@ impl Plan {
             standardize: false,
             screening: None,
             feature_mixture: false,
+            feature_closest: false,
         }
     }
 }
@@ -140,6 +144,8 @@ pub fn distill(
         .with_logit_standardization(plan.standardize)
         .with_feature_target(if plan.feature_mixture {
             FeatureTarget::Mixture
+        } else if plan.feature_closest {
+            FeatureTarget::Closest
         } else {
             FeatureTarget::PerTeacher
         });

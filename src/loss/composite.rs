@@ -10,6 +10,7 @@ use super::assert_same_dims;
 use super::cross_entropy::HardLabelLoss;
 use super::dkd::DkdLossConfig;
 use super::feature::{FeatureLossConfig, FeatureNorm};
+use super::feature_closest::ClosestFeatureLoss;
 use super::feature_mixture::MixtureFeatureLoss;
 use super::kd::KdLossConfig;
 use super::mixture::MixtureKdLossConfig;
@@ -73,6 +74,10 @@ pub enum FeatureTarget {
     /// ([`crate::loss::MixtureFeatureLoss`]). Every teacher's feature must have the same
     /// shape.
     Mixture,
+    /// Per sample, the one kept teacher whose feature the student is closest to through that
+    /// teacher's adapters ([`crate::loss::ClosestFeatureLoss`]): `min_k` of the per-teacher
+    /// distances instead of their weighted sum.
+    Closest,
 }
 
 /// How the per-teacher soft and feature terms of a sample are combined with the selector's
@@ -211,6 +216,7 @@ impl DistillationLossConfig {
                 Arc::new(FeatureLossConfig::new().with_norm(self.feature_norm).init())
             }
             FeatureTarget::Mixture => Arc::new(MixtureFeatureLoss::new(self.feature_norm)),
+            FeatureTarget::Closest => Arc::new(ClosestFeatureLoss::new(self.feature_norm)),
         };
         Ok(DistillationLoss {
             config: self.clone(),

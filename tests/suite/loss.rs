@@ -887,3 +887,116 @@ fn standardized_soft_term_gradient_matches_f64_for_one_and_three_teachers() {
         }
     }
 }
+
+/// `FeatureTarget::Closest` (issue 29): per sample, the smallest per-teacher feature distance
+/// among the kept teachers (weight > 0), against the f64 definition with plain MSE; a
+/// screened-out teacher is never the target even when it is the closest, the weights do not
+/// scale the distance, and the gradient reaches only the closest teacher's adapted feature.
+#[test]
+fn closest_feature_target_is_the_minimum_over_kept_teachers() {
+    use burn_distill::{FeatureTarget, TeacherReduction};
+    let adapted: Vec<Vec<Vec<f64>>> = vec![
+        vec![vec![1.0, 2.0, 0.0], vec![0.5, -1.0, 2.0]],
+        vec![vec![0.0, 2.5, 1.0], vec![3.0, -1.0, 0.0]],
+        vec![vec![1.1, 2.0, 0.1], vec![0.0, 0.0, 0.0]],
+    ];
+    let targets: Vec<Vec<Vec<f64>>> = vec![
+        vec![vec![1.0, 1.0, 1.0], vec![0.0, -1.0, 2.0]],
+        vec![vec![0.0, 2.0, 1.0], vec![1.0, 1.0, 1.0]],
+        vec![vec![1.0, 2.0, 0.0], vec![5.0, 5.0, 5.0]],
+    ];
+    // Sample 0: teacher 2 is the closest but screened out (weight 0).
+    let w = vec![vec![0.7, 0.3, 0.0], vec![0.2, 0.3, 0.5]];
+    let mse = |a: &[f64], b: &[f64]| {
+        a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64
+    };
+    let want: Vec<f64> = (0..2)
+        .map(|i| {
+            (0..3)
+                .filter(|k| w[i][*k] > 0.0)
+                .map(|k| mse(&adapted[k][i], &targets[k][i]))
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    // The closest kept teacher: sample 0 → teacher 1 (0.0833 < 0.667), sample 1 → teacher 0.
+    assert!((want[0] - mse(&adapted[1][0], &targets[1][0])).abs() < 1e-12);
+    assert!((want[1] - mse(&adapted[0][1], &targets[0][1])).abs() < 1e-12);
+    for (name, plain) in all_devices() {
+        let device = plain.clone().autodiff();
+        let student_features: Vec<Tensor<2>> = adapted
+            .iter()
+            .map(|rows| matrix(rows, &device).require_grad())
+            .collect();
+        let outputs: Vec<ModelOutput> = targets
+            .iter()
+            .map(|rows| ModelOutput {
+                logits: Tensor::zeros([2, 3], &device),
+                features: vec![matrix(rows, &device).into()],
+            })
+            .collect();
+        let adapted_lists: Vec<Vec<burn_distill::Feature>> = student_features
+            .iter()
+            .map(|f| vec![f.clone().into()])
+            .collect();
+        for reduction in [
+            TeacherReduction::WeightedSum,
+            TeacherReduction::DivideByTeachers,
+        ] {
+            let loss = DistillationLossConfig::new()
+                .with_hard_weight(0.0)
+                .with_soft_weight(0.0)
+                .with_feature_weight(2.0)
+                .with_teacher_reduction(reduction)
+                .with_feature_target(FeatureTarget::Closest)
+                .init()
+                .unwrap();
+            let out = loss.forward(
+                Tensor::zeros([2, 3], &device),
+                labels(&[0, 1], &device),
+                &outputs,
+                &adapted_lists,
+                matrix(&w, &device),
+            );
+            let mean = (want[0] + want[1]) / 2.0;
+            let what = format!("closest features, {reduction:?}");
+            assert_close(
+                &what,
+                name,
+                &floats(&out.term("feature").unwrap()),
+                &[mean],
+                1e-6,
+            );
+            assert_close(&what, name, &floats(&out.total), &[2.0 * mean], 1e-6);
+            let grads = out.total.backward();
+            // d/da of 2 · mean_i mse: 2 · 2 (a - t) / (3 · 2) on the closest teacher's row.
+            for (k, feature) in student_features.iter().enumerate() {
+                let grad = floats(
+                    &feature
+                        .grad(&grads)
+                        .unwrap_or_else(|| feature.zeros_like().without_autodiff()),
+                );
+                let expected: Vec<f64> = (0..2)
+                    .flat_map(|i| {
+                        let closest = if i == 0 { 1 } else { 0 };
+                        (0..3)
+                            .map(|j| {
+                                if k == closest {
+                                    2.0 * 2.0 * (adapted[k][i][j] - targets[k][i][j]) / 6.0
+                                } else {
+                                    0.0
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                assert_close(
+                    &format!("{what}: gradient of teacher {k}'s adapter"),
+                    name,
+                    &grad,
+                    &expected,
+                    1e-5,
+                );
+            }
+        }
+    }
+}
