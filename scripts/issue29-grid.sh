@@ -13,7 +13,7 @@ cargo build --release --features download,train --example cifar100_experiments
 exe=${CARGO_TARGET_DIR:-target}/release/examples/cifar100_experiments
 common=(--dataset cifar10 --data-dir "$data" --valid-from-train 2000 --epochs 4 --seeds 5
   --feature-ramp 2 --resume
-  --only "screened, per batch, standardized + features|screened relative 1.5, standardized + features|screened relative 1.5, mixture, standardized + features|KD + FitNets, single best teacher, standardized|AVER, standardized + features|CA-MKD weights, standardized + features|EBKD weights, standardized + features")
+  --only "screened, per batch, standardized + features|screened, per batch, standardized + closest features|screened relative 1.5, standardized + features|screened relative 1.5, mixture, standardized + features|KD + FitNets, single best teacher, standardized|AVER, standardized + features|CA-MKD weights, standardized + features|EBKD weights, standardized + features")
 pool() { # name teachers
   local out=$root/i29-$1
   # Teachers on 6,000 training images; the students use the first 3,000 of them.
