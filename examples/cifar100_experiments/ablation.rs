@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn_distill::{ScreeningRule, Teacher};
+use burn_distill::{FeatureTarget, ScreeningRule, Teacher};
 use serde::{Deserialize, Serialize};
 
 use crate::args::WeightingChoice;
@@ -39,12 +39,10 @@ struct Method {
     /// A screening rule of its own (`{"RelativeToBest": 1.5}`, `"KeepAll"`, ...).
     #[serde(default)]
     screening: Option<ScreeningRule>,
-    /// The feature term against the teachers' mixture of features.
-    #[serde(default)]
-    feature_mixture: bool,
-    /// The feature term against the closest kept teacher per sample.
-    #[serde(default)]
-    feature_closest: bool,
+    /// What the feature term compares with (`"Mixture"`, `"Closest"`; default the
+    /// per-teacher term).
+    #[serde(default = "crate::distill::per_teacher")]
+    feature_target: FeatureTarget,
 }
 
 /// The bundled grid: every row of docs/RESULTS.md's tables.
@@ -207,8 +205,7 @@ fn one_run(
             mixture: method.mixture,
             standardize: method.standardize,
             screening: method.screening.clone(),
-            feature_mixture: method.feature_mixture,
-            feature_closest: method.feature_closest,
+            feature_target: method.feature_target,
         };
         let (student, history) = distill(ctx, teachers, &plan)?;
         let last = history.last().ok_or("no epoch was run")?;
@@ -267,7 +264,7 @@ pub fn run(
     let methods: Vec<Method> = methods
         .into_iter()
         .filter(|m| {
-            let keep = !m.feature_mixture || same_maps;
+            let keep = m.feature_target != FeatureTarget::Mixture || same_maps;
             if !keep {
                 println!(
                     "left out '{}': the teachers' feature maps differ ({specs:?})",

@@ -38,13 +38,15 @@ pub struct Plan {
     /// This run's screening rule instead of the configuration's (screened methods).
     #[serde(default)]
     pub screening: Option<ScreeningRule>,
-    /// The feature term against the teachers' weighted mixture of features, through one
-    /// adapter (`FeatureTarget::Mixture`).
-    #[serde(default)]
-    pub feature_mixture: bool,
-    /// The feature term against the closest kept teacher per sample (`FeatureTarget::Closest`).
-    #[serde(default)]
-    pub feature_closest: bool,
+    /// What the feature term compares with (`FeatureTarget::Mixture`: the teachers' weighted
+    /// mixture through one adapter; `Closest`: each sample's closest kept teacher).
+    #[serde(default = "per_teacher")]
+    pub feature_target: FeatureTarget,
+}
+
+/// The feature target of runs saved before the field existed, and of grid rows without one.
+pub fn per_teacher() -> FeatureTarget {
+    FeatureTarget::PerTeacher
 }
 
 impl Plan {
@@ -60,8 +62,7 @@ impl Plan {
             mixture: false,
             standardize: false,
             screening: None,
-            feature_mixture: false,
-            feature_closest: false,
+            feature_target: FeatureTarget::PerTeacher,
         }
     }
 }
@@ -142,13 +143,7 @@ pub fn distill(
             SoftLoss::Kd
         })
         .with_logit_standardization(plan.standardize)
-        .with_feature_target(if plan.feature_mixture {
-            FeatureTarget::Mixture
-        } else if plan.feature_closest {
-            FeatureTarget::Closest
-        } else {
-            FeatureTarget::PerTeacher
-        });
+        .with_feature_target(plan.feature_target);
     // The student is the first thing built after seeding: the same initial weights for
     // every method of a seed.
     ctx.device.seed(plan.seed);
