@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-#[cfg(any(feature = "vision", feature = "files"))]
+#[cfg(any(feature = "vision", feature = "files", feature = "train"))]
 use std::path::PathBuf;
 
 /// Everything a user can get wrong, or that can go wrong at run time, in `burn-distill`.
@@ -245,8 +245,8 @@ pub enum Error {
         dest: PathBuf,
     },
 
-    /// A data file is missing.
-    #[cfg(any(feature = "vision", feature = "files"))]
+    /// A data file (or a run's burn-train logs) is missing.
+    #[cfg(any(feature = "vision", feature = "files", feature = "train"))]
     #[error("data file {path} not found: {hint}")]
     MissingData {
         /// The file that was looked for.

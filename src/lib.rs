@@ -84,6 +84,7 @@
 #![warn(missing_docs)]
 
 mod adapter;
+mod audit;
 mod cache;
 #[cfg(feature = "vision")]
 pub mod data;
@@ -102,6 +103,7 @@ pub mod models;
 mod prescreen;
 pub mod progress;
 mod selector;
+pub mod stats;
 mod teacher;
 pub mod train;
 
@@ -109,6 +111,7 @@ pub use adapter::{
     FeatureAdapter, FeatureAdapterConfig, MapAdapter, SequenceAdapter, VectorAdapter, align_length,
     bilinear_resize,
 };
+pub use audit::{RuleReport, SoftTargetAudit, SoftTargetReport};
 pub use cache::TeacherCache;
 pub use distiller::{DistillOutput, Distiller, DistillerConfig};
 pub use error::{Error, Result};

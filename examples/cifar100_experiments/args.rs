@@ -1,15 +1,13 @@
-//! Command-line options (clap) and the typed run configuration they resolve to.
+//! Command-line options (clap). The defaults are the quick preset; `--preset paper` puts the
+//! paper's values in front of the options given, which override them.
 
 use std::path::PathBuf;
 
+use burn_distill::data::ImageDataset;
+use burn_distill::models::Architecture;
 use burn_distill::{FeatureNorm, ScreeningRule};
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
-
-const ENVIRONMENT: &str = "\
-ENVIRONMENT
-  BURN_DISTILL_CIFAR100_URL, _SIZE, _MD5   replace the CIFAR-100 archive's address, size in bytes
-                   and MD5 (mirrors); BURN_DISTILL_CIFAR10_... likewise";
 
 /// burn-distill CIFAR experiments: train teachers, distill a student, evaluate, export, and
 /// compare every weighting method over seeds (ablation). Every run trains with burn-train.
@@ -18,98 +16,45 @@ ENVIRONMENT
     name = "cifar100_experiments",
     args_override_self = true,
     help_template = "{about}\n\nUSAGE: {usage}\n\n{all-args}\n\n{after-help}",
-    after_help = ENVIRONMENT
+    after_help = "ENVIRONMENT\n  BURN_DISTILL_CIFAR100_URL, _SIZE, _MD5   replace the CIFAR-100 archive's address, \
+                  size in bytes\n                   and MD5 (mirrors); BURN_DISTILL_CIFAR10_... likewise"
 )]
 pub struct Cli {
     /// Stages to run, in this order whatever the order given [default: train-teachers
     /// distill eval]
     #[arg(value_enum)]
     pub stages: Vec<Stage>,
-    /// quick: narrow models, a 5,000-image subset, a few epochs (~10 min on 2 cores);
-    /// paper: the literature's models and 240-epoch schedule
-    #[arg(long, value_enum, default_value_t = Preset::Quick)]
+    /// quick: narrow models, a 5,000-image subset, a few epochs (~10 min on 2 cores); paper:
+    /// the literature's models and 240-epoch schedule (`--epochs 240 --teacher-epochs 240
+    /// --width 64 --teachers vgg13,resnet32x4 --lr-decay-at 0.625,0.75,0.875 --limit-train 0
+    /// --limit-test 0`)
+    #[arg(long, value_enum, default_value = "quick")]
     pub preset: Preset,
-    #[arg(long, value_enum)]
-    pub device: Option<DeviceChoice>,
-    #[arg(long, value_enum)]
-    pub dataset: Option<DatasetChoice>,
+    #[command(flatten)]
+    pub config: RunConfig,
     /// Folder with the data (CIFAR: binary files or PNG folders; Fashion-MNIST: IDX files)
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Never download: fail with where to put the files instead
     #[arg(long)]
     pub no_download: bool,
-    /// Teacher architectures; `arch:N` trains that one for N epochs only (a weak teacher)
-    #[arg(long, value_delimiter = ',', value_parser = parse_teacher)]
-    pub teachers: Option<Vec<TeacherSpec>>,
     /// Weights for the teachers, in order: .bpk, .safetensors or PyTorch .pt/.pth
     /// (RepDistiller layout)
     #[arg(long, value_delimiter = ',')]
     pub teacher_weights: Vec<PathBuf>,
-    #[arg(long, value_enum)]
-    pub student: Option<Arch>,
-    #[arg(long, value_enum)]
-    pub weighting: Option<WeightingChoice>,
-    /// Student epochs
-    #[arg(long, value_name = "N")]
-    pub epochs: Option<usize>,
-    #[arg(long, value_name = "N")]
-    pub teacher_epochs: Option<usize>,
-    #[arg(long, value_name = "N")]
-    pub batch_size: Option<usize>,
-    /// Initial learning rate (SGD, momentum 0.9, weight decay 5e-4)
-    #[arg(long, value_name = "X")]
-    pub lr: Option<f64>,
-    /// Channels of the first VGG stage (ResNets scale alike)
-    #[arg(long, value_name = "N")]
-    pub width: Option<usize>,
-    /// The student's width, if it should differ from --width
-    #[arg(long, value_name = "N")]
-    pub student_width: Option<usize>,
-    #[arg(long, value_name = "N")]
-    pub limit_train: Option<usize>,
-    /// Use the first N test (or validation) images
-    #[arg(long, value_name = "N")]
-    pub limit_test: Option<usize>,
-    /// Hold out N training images (stratified, seeded) and evaluate on them, reported as
-    /// validation: for data without a test split and for every hyper-parameter choice
-    #[arg(long, value_name = "N")]
-    pub valid_from_train: Option<usize>,
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
     /// Seeds per method in the ablation
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub seeds: usize,
     /// Only the ablation rows whose name contains one of these ('A|B')
     #[arg(long, value_name = "A|B", value_delimiter = '|')]
     pub only: Vec<String>,
+    /// Leave out the ablation rows whose name contains one of these ('A|B'), after --only
+    #[arg(long, value_name = "A|B", value_delimiter = '|')]
+    pub skip: Vec<String>,
     /// The ablation's rows: a JSON list like examples/cifar100_experiments/grid.json (the
     /// default)
     #[arg(long, value_name = "FILE")]
     pub grid: Option<PathBuf>,
-    /// Leave out the ablation rows whose name contains one of these ('A|B'), after --only
-    #[arg(long, value_name = "A|B", value_delimiter = '|')]
-    pub skip: Vec<String>,
-    /// Temperature of the screened softmax weights
-    #[arg(long, value_name = "X")]
-    pub tau: Option<f64>,
-    /// Screening rule of the screened methods: below-mean, top-k:N or relative:R (keep
-    /// teachers within R times the best one's cross-entropy)
-    #[arg(long, value_parser = parse_screening)]
-    pub screening: Option<ScreeningRule>,
-    /// Softmax temperature of the soft loss
-    #[arg(long, value_name = "T")]
-    pub temperature: Option<f64>,
-    #[arg(long, value_name = "X")]
-    pub feature_weight: Option<f64>,
-    /// Epochs with the feature term off at the start
-    #[arg(long, value_name = "E")]
-    pub feature_delay: Option<f64>,
-    /// Epochs over which the feature weight then rises linearly
-    #[arg(long, value_name = "E")]
-    pub feature_ramp: Option<f64>,
-    #[arg(long, value_enum)]
-    pub feature_norm: Option<FeatureNormChoice>,
     #[arg(long, default_value = "runs/cifar100")]
     pub out: PathBuf,
     /// Continue from the checkpoints (and finished ablation runs) in --out
@@ -119,31 +64,25 @@ pub struct Cli {
     /// training images
     #[arg(long)]
     pub prescreen: bool,
-    /// The select stage: --out folders of finished ablations, one per teacher pool
-    #[arg(long, value_delimiter = ',', value_name = "DIR,DIR")]
-    pub pools: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
 pub enum Stage {
     /// Train (or load) the teachers and report their accuracy
     TrainTeachers,
-    /// Distill the student from the teachers
+    /// Distill the student from the teachers (--weighting, the library's default loss)
     Distill,
-    /// The student with every method over --seeds seeds; ablation.md / .json / .png
+    /// The student with every method of the grid over --seeds seeds; ablation.md / .json / .png
     Ablation,
     /// What each weighting rule makes of the teachers, without training; screening.md
     Screening,
     /// Evaluate the exported student and the teachers; print the results table
     Eval,
-    /// Apply the rule for the library's default to the ablations in --pools; selection.md
-    /// in --out (reads only their ablation.json: no data, no training)
-    Select,
     /// train-teachers, distill, eval
     All,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
     Quick,
     Paper,
@@ -160,219 +99,157 @@ pub enum DeviceChoice {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-pub enum DatasetChoice {
-    Cifar100,
-    Cifar10,
-    FashionMnist,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-pub enum Arch {
-    Vgg8,
-    Vgg13,
-    #[value(name = "resnet8x4")]
-    Resnet8x4,
-    #[value(name = "resnet32x4")]
-    Resnet32x4,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
 pub enum WeightingChoice {
     /// Screened per batch (the library's default)
     Screened,
     /// The seed paper's per-sample rule
     ScreenedPerSample,
+    /// Screened per sample, CA-MKD's confidence weights among the kept teachers
+    ScreenedConfidence,
     Average,
     Confidence,
     Entropy,
     SingleBest,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-pub enum FeatureNormChoice {
-    /// Plain MSE (CA-MKD)
-    None,
-    /// MSE over the teacher feature's mean square (scale-free)
-    Teacher,
-}
-
-impl From<FeatureNormChoice> for FeatureNorm {
-    fn from(choice: FeatureNormChoice) -> Self {
-        match choice {
-            FeatureNormChoice::None => FeatureNorm::None,
-            FeatureNormChoice::Teacher => FeatureNorm::TeacherMeanSquare,
-        }
-    }
-}
-
 /// A teacher: its architecture and, for a deliberately weak one, its own epoch count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeacherSpec {
-    pub arch: Arch,
+    pub arch: Architecture,
     pub epochs: Option<usize>,
 }
 
-impl TeacherSpec {
-    /// `vgg13`, or `vgg13-e1` for `vgg13:1`.
-    pub fn slug(&self) -> String {
-        let arch = self
-            .arch
-            .to_possible_value()
-            .map(|v| v.get_name().to_string());
-        let arch = arch.unwrap_or_default();
-        match self.epochs {
-            Some(e) => format!("{arch}-e{e}"),
-            None => arch,
-        }
-    }
+fn parse_arch(text: &str) -> Result<Architecture, String> {
+    let known = "vgg8, vgg13, resnet8x4, resnet32x4";
+    text.parse()
+        .map_err(|_| format!("unknown architecture '{text}' ({known})"))
 }
 
 fn parse_teacher(text: &str) -> Result<TeacherSpec, String> {
-    let (arch, epochs) = match text.split_once(':') {
-        Some((arch, epochs)) => (arch, Some(epochs)),
-        None => (text, None),
-    };
-    let arch = Arch::from_str(arch, true).map_err(|_| {
-        format!("unknown architecture '{arch}' (vgg8, vgg13, resnet8x4, resnet32x4)")
-    })?;
-    let epochs = epochs
-        .map(|e| {
-            e.parse()
-                .map_err(|_| format!("invalid epochs in teacher '{text}'"))
-        })
-        .transpose()?;
-    Ok(TeacherSpec { arch, epochs })
+    let (arch, epochs) = text
+        .split_once(':')
+        .map_or((text, None), |(a, e)| (a, Some(e)));
+    let epochs = epochs.map(|e| {
+        e.parse()
+            .map_err(|_| format!("invalid epochs in teacher '{text}'"))
+    });
+    Ok(TeacherSpec {
+        arch: parse_arch(arch)?,
+        epochs: epochs.transpose()?,
+    })
 }
 
 fn parse_screening(text: &str) -> Result<ScreeningRule, String> {
     let bad = || format!("unknown screening '{text}' (below-mean, top-k:N or relative:R)");
-    match text {
-        "below-mean" => Ok(ScreeningRule::BelowMean),
-        _ => {
-            if let Some(k) = text.strip_prefix("top-k:") {
-                k.parse().map(ScreeningRule::TopK).map_err(|_| bad())
-            } else if let Some(ratio) = text.strip_prefix("relative:") {
-                ratio
-                    .parse()
-                    .map(ScreeningRule::RelativeToBest)
-                    .map_err(|_| bad())
-            } else {
-                Err(bad())
-            }
-        }
+    match text.split_once(':') {
+        None if text == "below-mean" => Ok(ScreeningRule::BelowMean),
+        Some(("top-k", k)) => k.parse().map(ScreeningRule::TopK).map_err(|_| bad()),
+        Some(("relative", r)) => r
+            .parse()
+            .map(ScreeningRule::RelativeToBest)
+            .map_err(|_| bad()),
+        _ => Err(bad()),
     }
 }
 
-/// Everything a run's results depend on, resolved from the preset and the options; saved with
-/// the checkpoints so that a resume can check it matches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+fn parse_feature_norm(text: &str) -> Result<FeatureNorm, String> {
+    match text {
+        "none" => Ok(FeatureNorm::None),
+        "teacher" => Ok(FeatureNorm::TeacherMeanSquare),
+        _ => Err(format!("unknown feature norm '{text}' (none or teacher)")),
+    }
+}
+
+/// Everything a run's results depend on; saved with the checkpoints so that a resume can
+/// check it matches.
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
-    pub preset: Preset,
+    #[arg(long, value_enum, default_value = "flex")]
     pub device: DeviceChoice,
-    pub dataset: DatasetChoice,
+    /// cifar100, cifar10 or fashion-mnist
+    #[arg(long, default_value = "cifar100", value_parser = |s: &str| s.parse::<ImageDataset>().map_err(|e| e.to_string()))]
+    pub dataset: ImageDataset,
+    /// Teacher architectures; `arch:N` trains that one for N epochs only (a weak teacher)
+    #[arg(long, value_delimiter = ',', value_parser = parse_teacher, default_value = "vgg13,resnet8x4")]
     pub teachers: Vec<TeacherSpec>,
-    pub student: Arch,
+    #[arg(long, value_parser = parse_arch, default_value = "vgg8")]
+    pub student: Architecture,
+    #[arg(long, value_enum, default_value = "screened")]
     pub weighting: WeightingChoice,
+    /// Student epochs
+    #[arg(long, value_name = "N", default_value_t = 3)]
     pub epochs: usize,
+    #[arg(long, value_name = "N", default_value_t = 4)]
     pub teacher_epochs: usize,
+    #[arg(long, value_name = "N", default_value_t = 64)]
     pub batch_size: usize,
+    /// Initial learning rate (SGD, momentum 0.9, weight decay 5e-4)
+    #[arg(long, value_name = "X", default_value_t = 0.05)]
     pub lr: f64,
-    /// Fractions of the run after which the learning rate is multiplied by 0.1.
+    /// Fractions of the run after which the learning rate is multiplied by 0.1
+    #[arg(long, value_delimiter = ',', default_value = "0.75")]
     pub lr_decay_at: Vec<f64>,
+    /// Channels of the first VGG stage (ResNets scale alike)
+    #[arg(long, value_name = "N", default_value_t = 16)]
     pub width: usize,
-    pub student_width: usize,
-    pub limit_train: Option<usize>,
-    pub limit_test: Option<usize>,
+    /// The student's width [default: --width]
+    #[arg(long, value_name = "N")]
+    pub student_width: Option<usize>,
+    /// Use the first N training images (0: all)
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub limit_train: usize,
+    /// Use the first N test (or validation) images (0: all)
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub limit_test: usize,
+    /// Hold out N training images (stratified, seeded) and evaluate on them, reported as
+    /// validation: for data without a test split and for every hyper-parameter choice
+    #[arg(long, value_name = "N")]
     pub valid_from_train: Option<usize>,
+    #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
+    /// Softmax temperature of the soft loss
+    #[arg(long, value_name = "T", default_value_t = 4.0)]
     pub temperature: f64,
+    #[arg(long, value_name = "X", default_value_t = 50.0)]
     pub feature_weight: f64,
+    /// none (plain MSE, as CA-MKD) or teacher (MSE over the teacher map's mean square)
+    #[arg(long, value_parser = parse_feature_norm, default_value = "none")]
     pub feature_norm: FeatureNorm,
+    /// Epochs with the feature term off at the start
+    #[arg(long = "feature-delay", value_name = "E", default_value_t = 1.0)]
     pub feature_delay_epochs: f64,
+    /// Epochs over which the feature weight then rises linearly
+    #[arg(long = "feature-ramp", value_name = "E", default_value_t = 0.0)]
     pub feature_ramp_epochs: f64,
+    /// Temperature of the screened softmax weights
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub tau: f64,
+    /// Screening rule of the screened methods: below-mean, top-k:N or relative:R (keep
+    /// teachers within R times the best one's cross-entropy)
+    #[arg(long, value_parser = parse_screening, default_value = "below-mean")]
     pub screening: ScreeningRule,
 }
 
-impl RunConfig {
-    /// The preset, with every option given on the command line applied.
-    pub fn resolve(cli: &Cli) -> Self {
-        let quick = Self {
-            preset: Preset::Quick,
-            device: DeviceChoice::Flex,
-            dataset: DatasetChoice::Cifar100,
-            // ResNet32x4 costs ~5x a VGG13 per image: the quick preset uses ResNet8x4.
-            teachers: [Arch::Vgg13, Arch::Resnet8x4]
-                .map(|arch| TeacherSpec { arch, epochs: None })
-                .to_vec(),
-            student: Arch::Vgg8,
-            weighting: WeightingChoice::Screened,
-            epochs: 3,
-            teacher_epochs: 4,
-            batch_size: 64,
-            lr: 0.05,
-            lr_decay_at: vec![0.75],
-            width: 16,
-            student_width: 16,
-            limit_train: Some(5000),
-            limit_test: Some(2000),
-            valid_from_train: None,
-            seed: 42,
-            temperature: 4.0,
-            feature_weight: 50.0,
-            feature_norm: FeatureNorm::None,
-            feature_delay_epochs: 1.0,
-            feature_ramp_epochs: 0.0,
-            tau: 1.0,
-            screening: ScreeningRule::BelowMean,
-        };
-        let preset = match cli.preset {
-            Preset::Quick => quick,
-            // Tian et al. (2020) / Zhang et al. (2022): 240 epochs, batch 64, SGD momentum
-            // 0.9, weight decay 5e-4, lr 0.05 x0.1 at epochs 150, 180 and 210.
-            Preset::Paper => Self {
-                preset: Preset::Paper,
-                epochs: 240,
-                teacher_epochs: 240,
-                lr_decay_at: vec![150.0 / 240.0, 180.0 / 240.0, 210.0 / 240.0],
-                teachers: [Arch::Vgg13, Arch::Resnet32x4]
-                    .map(|arch| TeacherSpec { arch, epochs: None })
-                    .to_vec(),
-                width: 64,
-                student_width: 64,
-                limit_train: None,
-                limit_test: None,
-                ..quick
-            },
-        };
-        let width = cli.width.unwrap_or(preset.width);
-        Self {
-            device: cli.device.unwrap_or(preset.device),
-            dataset: cli.dataset.unwrap_or(preset.dataset),
-            teachers: cli.teachers.clone().unwrap_or(preset.teachers),
-            student: cli.student.unwrap_or(preset.student),
-            weighting: cli.weighting.unwrap_or(preset.weighting),
-            epochs: cli.epochs.unwrap_or(preset.epochs),
-            teacher_epochs: cli.teacher_epochs.unwrap_or(preset.teacher_epochs),
-            batch_size: cli.batch_size.unwrap_or(preset.batch_size),
-            lr: cli.lr.unwrap_or(preset.lr),
-            width,
-            student_width: cli.student_width.unwrap_or(width),
-            limit_train: cli.limit_train.or(preset.limit_train),
-            limit_test: cli.limit_test.or(preset.limit_test),
-            valid_from_train: cli.valid_from_train,
-            seed: cli.seed.unwrap_or(preset.seed),
-            temperature: cli.temperature.unwrap_or(preset.temperature),
-            feature_weight: cli.feature_weight.unwrap_or(preset.feature_weight),
-            feature_norm: cli.feature_norm.map_or(preset.feature_norm, Into::into),
-            feature_delay_epochs: cli.feature_delay.unwrap_or(preset.feature_delay_epochs),
-            feature_ramp_epochs: cli.feature_ramp.unwrap_or(preset.feature_ramp_epochs),
-            tau: cli.tau.unwrap_or(preset.tau),
-            screening: cli.screening.clone().unwrap_or(preset.screening),
-            ..preset
-        }
+impl Cli {
+    /// The command line, with the paper preset's options in front when it is asked for.
+    pub fn resolve() -> Self {
+        let args: Vec<String> = std::env::args().collect();
+        let paper = args.windows(2).any(|w| w == ["--preset", "paper"])
+            || args.iter().any(|a| a == "--preset=paper");
+        let preset = "--epochs 240 --teacher-epochs 240 --width 64 --teachers vgg13,resnet32x4 --lr-decay-at \
+                      0.625,0.75,0.875 --limit-train 0 --limit-test 0";
+        let preset = preset.split(' ').filter(|_| paper).map(String::from);
+        Cli::parse_from(
+            args[..1]
+                .iter()
+                .cloned()
+                .chain(preset)
+                .chain(args[1..].iter().cloned()),
+        )
     }
+}
 
+impl RunConfig {
     /// What the evaluation split is called in logs and tables.
     pub fn eval_split(&self) -> &'static str {
         if self.valid_from_train.is_some() {
@@ -382,19 +259,28 @@ impl RunConfig {
         }
     }
 
+    /// The student's width.
+    pub fn student_width(&self) -> usize {
+        self.student_width.unwrap_or(self.width)
+    }
+
     /// Checks what the types cannot.
     pub fn check(&self) -> Result<(), String> {
-        let positive = [
+        let counts = [
             ("--epochs", self.epochs),
             ("--teacher-epochs", self.teacher_epochs),
+        ];
+        let sizes = [
             ("--batch-size", self.batch_size),
             ("--width", self.width),
-            ("--student-width", self.student_width),
+            ("--student-width", self.student_width()),
         ];
-        for (flag, value) in positive {
-            if value == 0 {
-                return Err(format!("{flag} must be at least 1"));
-            }
+        if let Some((flag, _)) = counts
+            .into_iter()
+            .chain(sizes)
+            .find(|(_, value)| *value == 0)
+        {
+            return Err(format!("{flag} must be at least 1"));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(format!("--lr {} must be a positive number", self.lr));

@@ -7,6 +7,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -23,21 +24,32 @@ const FONT_PATHS: [&str; 6] = [
 fn have_font() -> bool {
     static FOUND: OnceLock<bool> = OnceLock::new();
     *FOUND.get_or_init(|| {
-        for path in FONT_PATHS {
-            if let Ok(bytes) = std::fs::read(path) {
+        let found = FONT_PATHS
+            .iter()
+            .filter_map(|path| std::fs::read(path).ok())
+            .any(|bytes| {
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return true;
-                }
-            }
+                register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+            });
+        if !found {
+            println!("note: no TrueType font found; charts are drawn without text");
         }
-        println!("note: no TrueType font found; charts are drawn without text");
-        false
+        found
     })
 }
 
 fn err(e: impl std::fmt::Display) -> String {
     format!("cannot draw the chart: {e}")
+}
+
+/// A white canvas of `size` pixels, drawn to `path`.
+fn canvas<'a>(
+    path: &'a Path,
+    size: (u32, u32),
+) -> Result<DrawingArea<BitMapBackend<'a>, Shift>, String> {
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    Ok(root)
 }
 
 /// Lines of `(x, y)` points, y in percent, e.g. train and test accuracy per epoch.
@@ -46,10 +58,9 @@ pub fn lines(
     title: &str,
     x_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
-) -> Result<(), String> {
+) -> crate::Res<()> {
     let text = have_font();
-    let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    let root = canvas(path, (900, 540))?;
     let max_x = series
         .iter()
         .flat_map(|(_, p)| p.iter().map(|(x, _)| *x))
@@ -103,12 +114,11 @@ pub fn lines(
 }
 
 /// One bar per method: mean accuracy (percent) with a ±std error bar, labelled with its
-/// name and value. The y axis starts a little below the lowest bar, as the axis says.
-pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(), String> {
+/// name (in up to two lines) and value. The y axis starts a little below the lowest bar, as
+/// the axis says.
+pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> crate::Res<()> {
     let text = have_font();
-    let width = (170 * bars.len() as u32).max(600);
-    let root = BitMapBackend::new(path, (width, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
+    let root = canvas(path, ((170 * bars.len() as u32).max(600), 560))?;
     let low = bars.iter().map(|b| b.1 - b.2).fold(f64::INFINITY, f64::min);
     let high = bars.iter().map(|b| b.1 + b.2).fold(0.0f64, f64::max);
     let bottom = ((low - 5.0) / 5.0).floor().max(0.0) * 5.0;
@@ -120,9 +130,8 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(),
             .caption(title, ("sans-serif", 22))
             .y_label_area_size(60);
     }
-    let n = bars.len() as f64;
     let mut chart = builder
-        .build_cartesian_2d(0f64..n, bottom..top)
+        .build_cartesian_2d(0f64..bars.len() as f64, bottom..top)
         .map_err(err)?;
     if text {
         chart
@@ -133,33 +142,42 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(),
             .draw()
             .map_err(err)?;
     }
+    let line = (top - bottom) * 0.035;
     for (i, (name, mean, std)) in bars.iter().enumerate() {
-        let x = i as f64;
-        let color = Palette99::pick(i).to_rgba();
+        let (x, color) = (i as f64, Palette99::pick(i).to_rgba());
         chart
             .draw_series([Rectangle::new(
                 [(x + 0.15, bottom), (x + 0.85, *mean)],
                 color.filled(),
             )])
             .map_err(err)?;
+        let error_bar = vec![(x + 0.5, mean - std), (x + 0.5, mean + std)];
         chart
-            .draw_series([PathElement::new(
-                vec![(x + 0.5, mean - std), (x + 0.5, mean + std)],
-                BLACK.stroke_width(2),
-            )])
+            .draw_series([PathElement::new(error_bar, BLACK.stroke_width(2))])
             .map_err(err)?;
         if text {
-            let label_y = bottom + (top - bottom) * 0.02;
-            // The method's name in up to two lines, at the foot of its bar.
-            let (first, second) = split_label(name);
-            let line = (top - bottom) * 0.035;
+            // The name split at the space nearest its middle, at the foot of its bar.
+            let middle = name.len() / 2;
+            let split = name
+                .match_indices(' ')
+                .map(|(i, _)| i)
+                .min_by_key(|i| i.abs_diff(middle))
+                .filter(|_| name.len() > 16);
+            let (first, second) =
+                split.map_or((name.as_str(), ""), |i| (&name[..i], &name[i + 1..]));
+            let foot = bottom + (top - bottom) * 0.02;
+            let value_y = (mean + std + (top - bottom) * 0.05).min(top);
             chart
                 .draw_series([
-                    Text::new(first, (x + 0.17, label_y + line), ("sans-serif", 13)),
-                    Text::new(second, (x + 0.17, label_y), ("sans-serif", 13)),
+                    Text::new(
+                        first.to_string(),
+                        (x + 0.17, foot + line),
+                        ("sans-serif", 13),
+                    ),
+                    Text::new(second.to_string(), (x + 0.17, foot), ("sans-serif", 13)),
                     Text::new(
                         format!("{mean:.1}±{std:.1}"),
-                        (x + 0.17, (mean + std + (top - bottom) * 0.05).min(top)),
+                        (x + 0.17, value_y),
                         ("sans-serif", 14),
                     ),
                 ])
@@ -167,20 +185,4 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> Result<(),
         }
     }
     root.present().map_err(err)
-}
-
-/// Splits a label at the space nearest its middle (or keeps it whole when short).
-fn split_label(label: &str) -> (String, String) {
-    if label.len() <= 16 {
-        return (label.to_string(), String::new());
-    }
-    let middle = label.len() / 2;
-    match label
-        .match_indices(' ')
-        .map(|(i, _)| i)
-        .min_by_key(|i| i.abs_diff(middle))
-    {
-        Some(i) => (label[..i].to_string(), label[i + 1..].to_string()),
-        None => (label.to_string(), String::new()),
-    }
 }

@@ -1,35 +1,29 @@
 //! The stages' shared pieces: data, models, one burn-train loop (`fit`) for teachers, the
-//! student alone and every distillation method, evaluation and the results table.
+//! student alone and every distillation method, the teachers and the results table.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
-use burn::module::Module;
 use burn::optim::SgdConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::lr_scheduler::LrSchedulerConfig;
 use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::tensor::{Device, Int, Tensor};
-use burn::train::metric::{AccuracyInput, AccuracyMetric, Adaptor, LossInput, LossMetric};
-use burn::train::{InferenceStep, Learner, LearnerSummary, SupervisedTraining, TrainStep};
-use burn_distill::data::{
-    Augmentation, CifarVariant, EpochLoader, FASHION_MNIST_DIR, FASHION_MNIST_MEAN,
-    FASHION_MNIST_STD, ImageBatcher, ImageData, Split, cifar, load_fashion_mnist,
-};
-use burn_distill::files::{PytorchLayout, load_weights_with_layout, save_weights};
-use burn_distill::models::{ResNet, ResNetConfig, Vgg, VggConfig, parameter_count};
-use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
-use burn_distill::{
-    DistillBatch, FeatureModel, FeatureSpec, FrozenTeacher, ModelOutput, Prescreen, ScreeningRule,
-    Teacher, evaluate, prescreen,
-};
+use burn::train::metric::{AccuracyMetric, LossMetric};
+use burn::train::{InferenceStep, Learner, LearnerModel, SupervisedTraining, TrainStep};
+use burn_distill::data::{EpochLoader, ImageData};
+use burn_distill::files::{load_weights_with_layout, save_weights};
+use burn_distill::models::{Architecture, ZooModel, parameter_count};
+use burn_distill::train::{Classifier, ProgressRenderer, last_checkpoint};
+use burn_distill::{DistillBatch, FrozenTeacher, Prescreen, ScreeningRule, Teacher, prescreen};
 use serde::{Deserialize, Serialize};
 
-use crate::args::{Arch, Cli, DatasetChoice, RunConfig};
+use crate::Res;
+use crate::args::{Cli, RunConfig};
 
-pub type Loader = Arc<dyn DataLoader<DistillBatch>>;
+pub type Batches = Vec<(Tensor<4>, Tensor<1, Int>)>;
 
 /// Everything the stages share.
 pub struct Context<'a> {
@@ -38,444 +32,162 @@ pub struct Context<'a> {
     pub device: Device,
     pub train: Arc<ImageData>,
     pub eval: Arc<ImageData>,
-    mean: Vec<f32>,
-    std: Vec<f32>,
-    augmentation: Augmentation,
-}
-
-/// Any of the example's architectures, as one module type. (One value per run: the size
-/// difference of the variants does not matter.)
-#[derive(Module, Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum Net {
-    Vgg(Vgg),
-    ResNet(ResNet),
-}
-
-impl FeatureModel for Net {
-    fn forward_features(&self, x: Tensor<4>) -> ModelOutput {
-        match self {
-            Net::Vgg(m) => m.forward_features(x),
-            Net::ResNet(m) => m.forward_features(x),
-        }
-    }
-
-    fn num_classes(&self) -> usize {
-        match self {
-            Net::Vgg(m) => m.num_classes(),
-            Net::ResNet(m) => m.num_classes(),
-        }
-    }
-
-    fn feature_specs(&self) -> Option<Vec<FeatureSpec>> {
-        match self {
-            Net::Vgg(m) => m.feature_specs(),
-            Net::ResNet(m) => m.feature_specs(),
-        }
-    }
-}
-
-impl PytorchLayout for Net {
-    /// The architecture's own rules, then its variant name in front of every path (an enum
-    /// module's paths start with the variant: `Vgg.stages...`).
-    fn pytorch_key_remapping(&self) -> Vec<(String, String)> {
-        let (mut rules, variant) = match self {
-            Net::Vgg(m) => (m.pytorch_key_remapping(), "Vgg"),
-            Net::ResNet(m) => (m.pytorch_key_remapping(), "ResNet"),
-        };
-        rules.push((r"^(.*)$".into(), format!("{variant}.$1")));
-        rules
-    }
 }
 
 impl Context<'_> {
     /// A model of `arch` with first-stage width `width`, initialised from the device's seed.
-    pub fn net(&self, arch: Arch, width: usize) -> Result<Net, String> {
+    pub fn net(&self, arch: Architecture, width: usize) -> Res<ZooModel> {
         let (classes, channels) = (self.train.num_classes, self.train.channels);
-        let device = self.device.clone().autodiff();
-        let resnet = |depth| {
-            ResNetConfig::new(depth, classes)
-                .with_widths([(width / 2).max(1), width, 2 * width, 4 * width])
-                .with_in_channels(channels)
-                .init(&device)
-                .map(Net::ResNet)
-                .map_err(|e| e.to_string())
-        };
-        let vgg = |config: VggConfig| {
-            Net::Vgg(
-                config
-                    .with_width(width)
-                    .with_in_channels(channels)
-                    .init(&device),
-            )
-        };
-        match arch {
-            Arch::Vgg8 => Ok(vgg(VggConfig::vgg8(classes))),
-            Arch::Vgg13 => Ok(vgg(VggConfig::vgg13(classes))),
-            Arch::Resnet8x4 => resnet(8),
-            Arch::Resnet32x4 => resnet(32),
-        }
+        Ok(arch.init(classes, width, channels, &self.device.clone().autodiff())?)
     }
 
-    /// The training loader: augmented, shuffled anew each epoch, resumed after
-    /// `epochs_done` epochs (the library's `EpochLoader`: exactly the batches of an
-    /// uninterrupted run).
-    pub fn train_loader(&self, seed: u64, epochs_done: usize) -> Loader {
-        let batcher = self.batcher(Some(self.augmentation), seed);
-        let device = self.device.clone().autodiff();
-        let loader = EpochLoader::new(
-            self.train.clone(),
-            batcher,
-            self.config.batch_size,
-            device,
-            seed,
-        );
-        Arc::new(loader.resume_after(epochs_done))
+    /// The student, initialised from `seed`.
+    pub fn student(&self, seed: u64) -> Res<ZooModel> {
+        self.device.seed(seed);
+        self.net(self.config.student, self.config.student_width())
     }
 
-    /// An un-augmented loader in order, without autodiff.
-    pub fn eval_loader(&self, data: &Arc<ImageData>) -> Loader {
-        DataLoaderBuilder::new(self.batcher(None, 0))
-            .batch_size(256)
-            .set_device(self.device.clone())
-            .build(data.clone())
-    }
-
-    fn batcher(&self, augmentation: Option<Augmentation>, seed: u64) -> ImageBatcher {
-        let shape = [self.train.channels, self.train.height, self.train.width];
-        ImageBatcher::new(shape, &self.mean, &self.std, augmentation, seed)
-    }
-
-    pub fn steps_per_epoch(&self) -> usize {
-        self.train.labels.len().div_ceil(self.config.batch_size)
+    /// An un-augmented loader of `data` in order, without autodiff.
+    pub fn eval_loader(&self, data: &Arc<ImageData>) -> Arc<dyn DataLoader<DistillBatch>> {
+        let batcher = self.config.dataset.batcher(data, false, 0);
+        let loader = DataLoaderBuilder::new(batcher).batch_size(256);
+        loader.set_device(self.device.clone()).build(data.clone())
     }
 
     /// `data` as un-augmented batches in order.
-    fn batches(&self, data: &Arc<ImageData>) -> Result<Vec<(Tensor<4>, Tensor<1, Int>)>, String> {
-        self.eval_loader(data)
+    pub fn batches(&self, data: &Arc<ImageData>) -> Res<Batches> {
+        let batches = self
+            .eval_loader(data)
             .iter()
-            .map(|b| {
-                b.map(|b| (b.inputs, b.labels))
-                    .map_err(|e| format!("cannot read a batch: {e}"))
-            })
-            .collect()
+            .map(|b| b.map(|b| (b.inputs, b.labels)));
+        Ok(batches.collect::<Result<_, _>>()?)
     }
 
     /// The teachers' accuracy and cross-entropy on `data`, and which are at or below the
     /// mean cross-entropy (the library's `prescreen`).
-    pub fn evaluate(
-        &self,
-        models: &[Arc<dyn Teacher>],
-        data: &Arc<ImageData>,
-    ) -> Result<Prescreen, String> {
-        prescreen(models, self.batches(data)?, &ScreeningRule::BelowMean).map_err(|e| e.to_string())
+    pub fn evaluate(&self, models: &[Arc<dyn Teacher>], data: &Arc<ImageData>) -> Res<Prescreen> {
+        Ok(prescreen(
+            models,
+            self.batches(data)?,
+            &ScreeningRule::BelowMean,
+        )?)
     }
 
     /// Accuracy of one model on the evaluation split (the library's `evaluate`).
-    pub fn accuracy(&self, model: &Net) -> Result<f64, String> {
-        Ok(evaluate(model, self.batches(&self.eval)?)
-            .map_err(|e| e.to_string())?
-            .accuracy)
+    pub fn accuracy(&self, model: &ZooModel) -> Res<f64> {
+        Ok(burn_distill::evaluate(model, self.batches(&self.eval)?)?.accuracy)
+    }
+
+    /// The first `n` training images (an un-augmented sample of the training split).
+    pub fn train_head(&self, n: usize) -> Arc<ImageData> {
+        let mut subset = (*self.train).clone();
+        subset.truncate(n);
+        Arc::new(subset)
     }
 }
 
-/// Loads the data the options ask for, with the normalisation and augmentation it needs.
-pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Result<(Context<'a>, String), String> {
-    let name = format!("{:?}", config.device).to_lowercase();
-    let device = burn_distill::devices::parse_device(&name).map_err(|e| e.to_string())?;
-    let split_note = "\n(or point --data-dir at the folder holding the files)";
-    type Load = Box<dyn Fn(Split) -> burn_distill::Result<ImageData>>;
-    let (load, source, mean, std, augmentation): (Load, String, Vec<f32>, Vec<f32>, Augmentation) =
-        match config.dataset {
-            DatasetChoice::FashionMnist => {
-                let dir = cli
-                    .data_dir
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR));
-                let source = dir.display().to_string();
-                let load = Box::new(move |split| load_fashion_mnist(&dir, split));
-                (
-                    load,
-                    source,
-                    FASHION_MNIST_MEAN.to_vec(),
-                    FASHION_MNIST_STD.to_vec(),
-                    Augmentation {
-                        padding: 2,
-                        flip: true,
-                    },
-                )
-            }
-            dataset => {
-                let variant = if dataset == DatasetChoice::Cifar10 {
-                    CifarVariant::Cifar10
-                } else {
-                    CifarVariant::Cifar100
-                };
-                let found = cifar(variant, cli.data_dir.as_deref(), !cli.no_download)
-                    .map_err(|e| e.to_string())?;
-                let source = found.path().display().to_string();
-                let (mean, std) = variant.normalization();
-                let load = Box::new(move |split| found.load(split));
-                (
-                    load,
-                    source,
-                    mean.to_vec(),
-                    std.to_vec(),
-                    Augmentation {
-                        padding: 4,
-                        flip: true,
-                    },
-                )
-            }
-        };
-    let load = |split| load(split).map_err(|e| format!("{e}{split_note}"));
-    let (mut train, mut eval) = match config.valid_from_train {
-        None => (load(Split::Train)?, load(Split::Test)?),
-        Some(n) => {
-            // A stratified, seeded hold-out of the training images, used as "validation".
-            let all = load(Split::Train)?;
-            let fraction = n as f64 / all.labels.len() as f64;
-            if fraction >= 1.0 {
-                return Err(format!(
-                    "--valid-from-train {n}: there are only {} training images",
-                    all.labels.len()
-                ));
-            }
-            all.stratified_split(fraction, config.seed)
-        }
-    };
-    if let Some(n) = config.limit_train {
-        train.truncate(n);
-    }
-    if let Some(n) = config.limit_test {
-        eval.truncate(n);
-    }
-    let ctx = Context {
-        cli,
-        config,
-        device,
-        train: Arc::new(train),
-        eval: Arc::new(eval),
-        mean,
-        std,
-        augmentation,
-    };
-    Ok((ctx, source))
+/// Loads the data the options ask for; the second value says where it was found.
+pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Res<(Context<'a>, String)> {
+    let device = format!("{:?}", config.device).to_lowercase();
+    let device = burn_distill::devices::parse_device(&device)?;
+    let files = config
+        .dataset
+        .open(cli.data_dir.as_deref(), !cli.no_download)?;
+    let hint = "\n(or point --data-dir at the folder holding the files)";
+    let split = files.train_eval(config.valid_from_train, config.seed);
+    let (mut train, mut eval) = split.map_err(|e| format!("{e}{hint}"))?;
+    let all = |limit: usize| if limit == 0 { usize::MAX } else { limit };
+    train.truncate(all(config.limit_train));
+    eval.truncate(all(config.limit_test));
+    let (train, eval) = (Arc::new(train), Arc::new(eval));
+    let source = files.path().display().to_string();
+    Ok((
+        Context {
+            cli,
+            config,
+            device,
+            train,
+            eval,
+        },
+        source,
+    ))
 }
 
-/// SGD with momentum 0.9 and weight decay 5e-4 (CRD / CA-MKD's recipe).
-fn optimizer() -> burn::optim::ModuleOptimizer {
-    SgdConfig::new()
-        .with_momentum(Some(MomentumConfig::new().with_momentum(0.9)))
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init()
-}
-
-/// The learning rate in `epoch` (0-based): `lr · 0.1^(decay points passed)`.
-pub fn learning_rate(config: &RunConfig, epoch: usize, epochs: usize) -> f64 {
-    config.lr
-        * 0.1f64.powi(
-            decay_epochs(config, epochs)
-                .iter()
-                .filter(|&&at| epoch >= at)
-                .count() as i32,
-        )
-}
-
-/// The epochs (1..epochs) after which the learning rate drops.
-fn decay_epochs(config: &RunConfig, epochs: usize) -> Vec<usize> {
-    let mut at: Vec<usize> = config
-        .lr_decay_at
-        .iter()
-        .map(|f| (f * epochs as f64).round() as usize)
-        .filter(|&e| e > 0 && e < epochs)
-        .collect();
-    at.dedup();
-    at
-}
-
-/// One burn-train run of `model`: SGD, the step schedule, accuracy and loss metrics (plus
-/// `metrics`), checkpoints in `dir/checkpoint`, resumed from epoch `resume_from` when given.
+/// One burn-train run of `model` for `epochs` epochs, resumed after epoch `resume`: SGD with
+/// momentum 0.9 and weight decay 5e-4 (CRD / CA-MKD's recipe), the learning rate x0.1 at the
+/// configured fractions of the run; the training batches augmented, shuffled per epoch from
+/// `seed` (the library's `EpochLoader`: a resumed run sees exactly the batches of an
+/// uninterrupted one); checkpoints in `dir/checkpoint`; `metrics` registers the metrics.
 pub fn fit<M>(
     ctx: &Context,
     model: M,
     dir: &Path,
-    epochs: usize,
-    seed: u64,
-    resume_from: usize,
+    (epochs, seed, resume): (usize, u64, usize),
     metrics: impl FnOnce(SupervisedTraining<M>) -> SupervisedTraining<M>,
-) -> Result<M, String>
+) -> Res<M>
 where
-    M: burn::train::LearnerModel
-        + TrainStep<Input = DistillBatch>
-        + InferenceStep<Input = DistillBatch>,
-    <M as TrainStep>::Output: Adaptor<AccuracyInput> + Adaptor<LossInput>,
-    <M as InferenceStep>::Output: Adaptor<AccuracyInput> + Adaptor<LossInput>,
+    M: LearnerModel + TrainStep<Input = DistillBatch> + InferenceStep<Input = DistillBatch>,
 {
-    let steps = ctx.steps_per_epoch();
-    let decays = decay_epochs(ctx.config, epochs);
-    let schedulers = (0..=decays.len())
-        .map(|i| LrSchedulerConfig::Constant(ctx.config.lr * 0.1f64.powi(i as i32)))
+    let config = ctx.config;
+    let steps = ctx.train.labels.len().div_ceil(config.batch_size);
+    let mut decays: Vec<usize> = (config.lr_decay_at.iter())
+        .map(|f| (f * epochs as f64).round() as usize)
+        .filter(|&e| e > 0 && e < epochs)
         .collect();
+    decays.dedup();
+    let lr = |i: usize| LrSchedulerConfig::Constant(config.lr * 0.1f64.powi(i as i32));
     let milestones = decays.iter().map(|e| e * steps).collect();
-    let schedule = SequentialLrSchedulerConfig::new(schedulers, milestones).init()?;
+    let schedule =
+        SequentialLrSchedulerConfig::new((0..=decays.len()).map(lr).collect(), milestones);
+    let batcher = config.dataset.batcher(&ctx.train, true, seed);
+    let device = ctx.device.clone().autodiff();
+    let loader = EpochLoader::new(ctx.train.clone(), batcher, config.batch_size, device, seed);
     let valid = ctx.eval_loader(&ctx.eval);
-    let mut training = SupervisedTraining::new(dir, ctx.train_loader(seed, resume_from), valid)
-        .metric_train_numeric(AccuracyMetric::new())
-        .metric_valid_numeric(AccuracyMetric::new())
-        .metric_train_numeric(LossMetric::new())
+    let mut training = SupervisedTraining::new(dir, Arc::new(loader.resume_after(resume)), valid)
         .with_default_checkpointers()
         .renderer(Box::new(ProgressRenderer::new()))
         .num_epochs(epochs);
-    if resume_from > 0 {
-        training = training.checkpoint(resume_from);
+    if resume > 0 {
+        training = training.checkpoint(resume);
     }
-    let result = metrics(training).launch(Learner::new(model, optimizer(), schedule));
+    let momentum = Some(MomentumConfig::new().with_momentum(0.9));
+    let sgd = SgdConfig::new().with_momentum(momentum);
+    let sgd = sgd
+        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
+        .init();
+    let result = metrics(training).launch(Learner::new(model, sgd, schedule.init()?));
     match result.error {
-        Some(error) => Err(format!("training stopped: {error:?}")),
+        Some(error) => Err(format!("training stopped: {error:?}").into()),
         None => Ok(result.model),
     }
 }
 
-/// The last epoch whose model, optimizer and scheduler checkpoints are all in `dir`.
-pub fn last_checkpoint(dir: &Path) -> Option<usize> {
-    let epochs = std::fs::read_dir(dir.join("checkpoint"))
-        .ok()?
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse::<usize>()
-                .ok()
-        });
-    epochs
-        .filter(|e| {
-            ["optim", "scheduler"]
-                .iter()
-                .all(|p| dir.join(format!("checkpoint/{p}-{e}.bpk")).is_file())
-        })
-        .max()
-}
-
-/// Per-epoch log of a distillation, read back from burn-train's metric logs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochLog {
-    pub epoch: usize,
-    pub lr: f64,
-    pub loss: f64,
-    pub hard: f64,
-    pub soft: f64,
-    pub feature: f64,
-    pub train_accuracy: f64,
-    pub test_accuracy: f64,
-    /// Per teacher: fraction of samples for which it was kept.
-    pub keep_rate: Vec<f64>,
-    /// Per teacher: mean weight.
-    pub mean_weight: Vec<f64>,
-}
-
-/// The history of the run in `dir` with `teachers` teachers.
-pub fn history(
-    ctx: &Context,
-    dir: &Path,
-    epochs: usize,
-    teachers: usize,
-) -> Result<Vec<EpochLog>, String> {
-    let mut names: Vec<String> = [
-        "Accuracy",
-        "Loss",
-        "Loss (hard)",
-        "Loss (soft)",
-        "Loss (feature)",
-    ]
-    .map(String::from)
-    .to_vec();
-    for k in 0..teachers {
-        names.push(format!("Keep rate (teacher {k})"));
-        names.push(format!("Mean weight (teacher {k})"));
-    }
-    let summary = LearnerSummary::new(dir, &names)?;
-    let series = |split: &[burn::train::MetricSummary], name: &str| -> Vec<f64> {
-        split
-            .iter()
-            .find(|m| m.name == name)
-            .map(|m| m.entries.iter().map(|e| e.value).collect())
-            .unwrap_or_default()
-    };
-    let (train, valid) = (&summary.metrics.train, &summary.metrics.valid);
-    let at = |values: &[f64], e: usize| values.get(e).copied().unwrap_or(f64::NAN);
-    let (accuracy, loss) = (series(train, "Accuracy"), series(train, "Loss"));
-    let (hard, soft, feature) = (
-        series(train, "Loss (hard)"),
-        series(train, "Loss (soft)"),
-        series(train, "Loss (feature)"),
-    );
-    let test = series(valid, "Accuracy");
-    let per_teacher = |stat: &str, e: usize| -> Vec<f64> {
-        (0..teachers)
-            .map(|k| at(&series(train, &format!("{stat} (teacher {k})")), e))
-            .collect()
-    };
-    Ok((0..summary.epochs.min(epochs))
-        .map(|e| EpochLog {
-            epoch: e + 1,
-            lr: learning_rate(ctx.config, e, epochs),
-            loss: at(&loss, e),
-            hard: at(&hard, e),
-            soft: at(&soft, e),
-            feature: at(&feature, e),
-            train_accuracy: at(&accuracy, e) / 100.0,
-            test_accuracy: at(&test, e) / 100.0,
-            keep_rate: per_teacher("Keep rate", e),
-            mean_weight: per_teacher("Mean weight", e),
-        })
-        .collect())
-}
-
-/// The distiller's metrics: every loss term and each teacher's keep rate and mean weight.
-pub fn distill_metrics<M>(
-    teachers: usize,
-) -> impl FnOnce(SupervisedTraining<M>) -> SupervisedTraining<M>
-where
-    M: burn::train::LearnerModel,
-    <M as TrainStep>::Output: Adaptor<burn_distill::train::LossPartsInput>,
-{
-    move |mut training| {
-        for part in [LossPart::Hard, LossPart::Soft, LossPart::Feature] {
-            training = training.metric_train_numeric(LossPartMetric::new(part));
-        }
-        for k in 0..teachers {
-            training = training
-                .metric_train_numeric(LossPartMetric::teacher(TeacherStat::KeepRate, k))
-                .metric_train_numeric(LossPartMetric::teacher(TeacherStat::MeanWeight, k));
-        }
-        training
-    }
-}
-
-/// Plain cross-entropy training of `model` with the same loop (teachers, the student alone).
+/// Plain cross-entropy training of `model` in the same loop (teachers, the student alone).
 pub fn train_classifier(
     ctx: &Context,
-    model: Net,
+    model: ZooModel,
     dir: &Path,
     epochs: usize,
     seed: u64,
-) -> Result<Net, String> {
+) -> Res<ZooModel> {
     let resume = if ctx.cli.resume {
         last_checkpoint(dir).unwrap_or(0).min(epochs)
     } else {
         0
     };
-    let trained = fit(
+    let metrics = |training: SupervisedTraining<_>| {
+        let training = training.metric_train_numeric(AccuracyMetric::new());
+        let training = training.metric_valid_numeric(AccuracyMetric::new());
+        training.metric_train_numeric(LossMetric::new())
+    };
+    Ok(fit(
         ctx,
         Classifier::new(model),
         dir,
-        epochs,
-        seed,
-        resume,
-        |t| t,
-    )?;
-    Ok(trained.model)
+        (epochs, seed, resume),
+        metrics,
+    )?
+    .model)
 }
 
 /// One row of the results table.
@@ -487,23 +199,19 @@ pub struct ModelReport {
     pub test_accuracy: f64,
 }
 
-/// The frozen teachers and their rows of the results table.
-pub type LoadedTeachers = (Vec<Arc<dyn Teacher>>, Vec<ModelReport>);
-
 /// Loads (or, when `train` is set and no weights exist yet, trains) every teacher, and
 /// reports each one's parameters, file size and accuracy.
-pub fn teachers(ctx: &Context, train: bool) -> Result<LoadedTeachers, String> {
-    let out = &ctx.cli.out;
-    let mut teachers: Vec<Arc<dyn Teacher>> = Vec::new();
-    let mut sizes = Vec::new();
+pub fn teachers(ctx: &Context, train: bool) -> Res<(Vec<Arc<dyn Teacher>>, Vec<ModelReport>)> {
+    let (out, mut teachers, mut sizes) = (&ctx.cli.out, Vec::<Arc<dyn Teacher>>::new(), Vec::new());
     for (index, spec) in ctx.config.teachers.iter().enumerate() {
         let name = format!("{index}-{}", spec.slug());
+        let default_path = out.join("teachers").join(format!("{name}.bpk"));
         let path = ctx
             .cli
             .teacher_weights
             .get(index)
             .cloned()
-            .unwrap_or_else(|| out.join("teachers").join(format!("{name}.bpk")));
+            .unwrap_or(default_path);
         // Each teacher's initialisation and data order depend on the seed and its index.
         let seed = ctx.config.seed.wrapping_add(1000 * (index as u64 + 1));
         ctx.device.seed(seed);
@@ -513,18 +221,16 @@ pub fn teachers(ctx: &Context, train: bool) -> Result<LoadedTeachers, String> {
         } else if train {
             let epochs = spec.epochs.unwrap_or(ctx.config.teacher_epochs);
             println!("teacher {name}: training for {epochs} epochs");
-            // burn-train logs and checkpoints of the teacher, beside (not in) the weights folder.
+            // burn-train's logs and checkpoints, beside (not in) the weights folder.
             let run_dir = out.join("teacher-runs").join(&name);
             let trained = train_classifier(ctx, model, &run_dir, epochs, seed)?;
-            std::fs::create_dir_all(out.join("teachers"))
-                .map_err(|e| format!("cannot create {}: {e}", out.join("teachers").display()))?;
-            save_weights(trained.clone(), &path).map_err(|e| e.to_string())?;
+            crate::create_dir(&out.join("teachers"))?;
+            save_weights(trained.clone(), &path)?;
             trained
         } else {
-            return Err(format!(
-                "teacher {name} has no weights at {}: run the train-teachers stage first, or give --teacher-weights",
-                path.display()
-            ));
+            let path = path.display();
+            let hint = "run the train-teachers stage first, or give --teacher-weights";
+            return Err(format!("teacher {name} has no weights at {path}: {hint}").into());
         };
         sizes.push((
             parameter_count(&model),
@@ -533,25 +239,22 @@ pub fn teachers(ctx: &Context, train: bool) -> Result<LoadedTeachers, String> {
         teachers.push(Arc::new(FrozenTeacher::from_model(name, model)));
     }
     let scores = ctx.evaluate(&teachers, &ctx.eval)?;
-    let reports = teachers
-        .iter()
-        .zip(sizes)
-        .zip(&scores.accuracy)
-        .map(|((teacher, (params, bytes)), &test_accuracy)| {
-            println!(
-                "teacher {}: {params} parameters, {} accuracy {:.2}%",
-                teacher.name(),
-                ctx.config.eval_split(),
-                100.0 * test_accuracy
-            );
-            ModelReport {
-                name: teacher.name().to_string(),
-                params,
-                bytes,
-                test_accuracy,
-            }
-        })
-        .collect();
+    let mut reports = Vec::new();
+    for ((teacher, (params, bytes)), &test_accuracy) in
+        teachers.iter().zip(sizes).zip(&scores.accuracy)
+    {
+        let (name, split) = (teacher.name().to_string(), ctx.config.eval_split());
+        println!(
+            "teacher {name}: {params} parameters, {split} accuracy {:.2}%",
+            100.0 * test_accuracy
+        );
+        reports.push(ModelReport {
+            name,
+            params,
+            bytes,
+            test_accuracy,
+        });
+    }
     Ok((teachers, reports))
 }
 
@@ -561,50 +264,41 @@ pub struct Report {
     pub config: Option<RunConfig>,
     pub teachers: Vec<ModelReport>,
     pub student: Option<ModelReport>,
-    pub history: Vec<EpochLog>,
+    pub history: Vec<burn_distill::train::EpochRecord>,
     pub wall_seconds: f64,
 }
 
 impl Report {
     pub fn load(path: &Path) -> Self {
-        std::fs::read_to_string(path)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
-    }
-
-    pub fn save(&self, out: &Path) -> Result<(), String> {
-        write_json(&out.join("results.json"), self)
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or_default()
     }
 
     pub fn print(&self) {
         println!("\n| model | parameters | size on disk | test accuracy |\n|---|---:|---:|---:|");
         for m in self.teachers.iter().chain(&self.student) {
+            let (mb, accuracy) = (m.bytes as f64 / 1e6, 100.0 * m.test_accuracy);
             println!(
-                "| {} | {} | {:.2} MB | {:.2}% |",
-                m.name,
-                m.params,
-                m.bytes as f64 / 1e6,
-                100.0 * m.test_accuracy
+                "| {} | {} | {mb:.2} MB | {accuracy:.2}% |",
+                m.name, m.params
             );
         }
-        if let (Some(student), Some(largest)) =
-            (&self.student, self.teachers.iter().max_by_key(|t| t.params))
-        {
+        let largest = self.teachers.iter().max_by_key(|t| t.params);
+        if let (Some(student), Some(largest)) = (&self.student, largest) {
+            let ratio = largest.params as f64 / student.params.max(1) as f64;
+            let name = &largest.name;
             println!(
-                "\ncompression: the student has {:.2}x fewer parameters than the largest teacher ({})",
-                largest.params as f64 / student.params.max(1) as f64,
-                largest.name
+                "\ncompression: the student has {ratio:.2}x fewer parameters than the largest teacher ({name})"
             );
         }
     }
 }
 
 /// Writes `value` as JSON under a temporary name, then renames it into place.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
-    let json = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Res<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, json).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .map_err(|e| format!("cannot move {} into place: {e}", path.display()))
+    let written = std::fs::write(&tmp, serde_json::to_vec_pretty(value)?);
+    Ok(written
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?)
 }

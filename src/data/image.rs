@@ -124,6 +124,37 @@ impl ImageData {
         (part(false), part(true))
     }
 
+    /// [`ImageData::stratified_split`] by a count: about `images` images held out (the
+    /// fraction `images / n`, rounded per class), as `(rest, held_out)`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidConfig`] when `images` is not below the number of images.
+    ///
+    /// # Example
+    /// ```
+    /// use burn_distill::data::ImageData;
+    ///
+    /// let data = ImageData {
+    ///     channels: 1, height: 1, width: 1, num_classes: 2,
+    ///     images: (0..10).collect(), labels: vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1],
+    /// };
+    /// let (train, valid) = data.hold_out(4, 7).unwrap();
+    /// assert_eq!((train.labels.len(), valid.labels.len()), (6, 4));
+    /// let err = data.hold_out(10, 7).unwrap_err();
+    /// assert!(err.to_string().contains("held-out images = 10"));
+    /// ```
+    pub fn hold_out(&self, images: usize, seed: u64) -> crate::Result<(ImageData, ImageData)> {
+        let n = self.labels.len();
+        if images >= n {
+            return Err(crate::Error::InvalidConfig {
+                field: "held-out images",
+                value: format!("{images} (of {n} images)"),
+                reason: "must be fewer than the images there are",
+            });
+        }
+        Ok(self.stratified_split(images as f64 / n as f64, seed))
+    }
+
     /// Appends the images of `other`, which must have the same shape and classes.
     pub(crate) fn append(&mut self, other: ImageData) {
         self.images.extend(other.images);

@@ -1,9 +1,11 @@
 //! Datasets (feature `vision`): CIFAR-10 / CIFAR-100 through one entry point, [`cifar`] (find,
 //! else download, else a clear error; official binary format, plain or gzipped, or PNG folders
 //! as burn-dataset's `CifarDataset` caches them) and Fashion-MNIST (IDX format, plain or gzipped), held in memory as [`ImageData`], and an [`ImageBatcher`] that
-//! normalises and augments them into [`crate::DistillBatch`]es.
+//! normalises and augments them into [`crate::DistillBatch`]es. [`ImageDataset`] names them
+//! (files, normalisation, augmentation, a training / evaluation pair).
 
 mod cifar;
+mod dataset;
 mod fashion_mnist;
 mod image;
 mod image_folder;
@@ -13,6 +15,7 @@ pub use cifar::{
     CIFAR10_MEAN, CIFAR10_STD, CIFAR100_MEAN, CIFAR100_STD, CifarVariant, load_cifar,
     load_cifar_present, parse_cifar,
 };
+pub use dataset::{DatasetFiles, ImageDataset};
 pub use fashion_mnist::{
     FASHION_MNIST_DIR, FASHION_MNIST_MEAN, FASHION_MNIST_STD, load_fashion_mnist, parse_idx_images,
     parse_idx_labels,

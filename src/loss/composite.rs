@@ -11,6 +11,7 @@ use super::cross_entropy::HardLabelLoss;
 use super::dkd::DkdLossConfig;
 use super::feature::{FeatureLossConfig, FeatureNorm};
 use super::feature_closest::ClosestFeatureLoss;
+use super::feature_first::FirstTeacherFeatureLoss;
 use super::feature_mixture::MixtureFeatureLoss;
 use super::kd::KdLossConfig;
 use super::mixture::MixtureKdLossConfig;
@@ -78,6 +79,9 @@ pub enum FeatureTarget {
     /// teacher's adapters ([`crate::loss::ClosestFeatureLoss`]): `min_k` of the per-teacher
     /// distances instead of their weighted sum.
     Closest,
+    /// Teacher 0 alone, at full weight, through its adapters
+    /// ([`crate::loss::FirstTeacherFeatureLoss`]); the soft term still uses every teacher.
+    FirstTeacher,
 }
 
 /// How the per-teacher soft and feature terms of a sample are combined with the selector's
@@ -217,6 +221,9 @@ impl DistillationLossConfig {
             }
             FeatureTarget::Mixture => Arc::new(MixtureFeatureLoss::new(self.feature_norm)),
             FeatureTarget::Closest => Arc::new(ClosestFeatureLoss::new(self.feature_norm)),
+            FeatureTarget::FirstTeacher => {
+                Arc::new(FirstTeacherFeatureLoss::new(self.feature_norm))
+            }
         };
         Ok(DistillationLoss {
             config: self.clone(),

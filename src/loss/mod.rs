@@ -4,7 +4,9 @@
 //! - `kl`: the cancellation-free KL divergence behind KD and DKD, and [`log1p`];
 //! - [`HardLabelLoss`] (cross-entropy), [`KdLoss`], [`DkdLoss`], [`FeatureLoss`]: the terms;
 //! - [`MixtureKdLoss`]: KD to the teachers' weighted mixture; [`MixtureFeatureLoss`]: the
-//!   feature term against the teachers' weighted mixture of features; [`Standardized`]: any logit
+//!   feature term against the teachers' weighted mixture of features; [`ClosestFeatureLoss`] and
+//!   [`FirstTeacherFeatureLoss`]: against each sample's closest teacher, or the first teacher
+//!   alone; [`Standardized`]: any logit
 //!   term on z-scored logits (logit standardization);
 //! - [`LossTerm`]: the trait a term implements; a new method is one new file;
 //! - [`DistillationLoss`]: the weighted sum of terms, the teacher reduction and the feature
@@ -15,6 +17,7 @@ mod cross_entropy;
 mod dkd;
 mod feature;
 mod feature_closest;
+mod feature_first;
 mod feature_mixture;
 mod kd;
 mod kl;
@@ -31,6 +34,7 @@ pub(crate) use cross_entropy::cross_entropy_per_sample;
 pub use dkd::{DkdLoss, DkdLossConfig};
 pub use feature::{FeatureLoss, FeatureLossConfig, FeatureNorm};
 pub use feature_closest::ClosestFeatureLoss;
+pub use feature_first::FirstTeacherFeatureLoss;
 pub use feature_mixture::MixtureFeatureLoss;
 pub use kd::{KdLoss, KdLossConfig};
 pub use kl::log1p;

@@ -1,19 +1,22 @@
 //! Ready-made models that expose logits and features ([`crate::FeatureModel`]), usable
 //! as students or teachers: the CIFAR VGG and ResNet models of the distillation literature,
 //! a small CNN for tests and quick experiments, and a transformer-encoder classifier over
-//! token ids or float sequences.
+//! token ids or float sequences; [`Architecture`] and [`ZooModel`] pick the CIFAR models by
+//! name at run time.
 
 mod cnn;
 mod fold;
 mod resnet;
 mod transformer;
 mod vgg;
+mod zoo;
 
 pub use cnn::{Cnn, CnnConfig};
 pub use fold::{FoldBatchNorm, fold_batch_norm};
 pub use resnet::{BasicBlock, Downsample, ResNet, ResNetConfig, ResNetStage};
 pub use transformer::{SequenceInput, SequenceTransformer, SequenceTransformerConfig};
 pub use vgg::{ConvBn, Vgg, VggConfig, VggDepth, VggStage};
+pub use zoo::{Architecture, ZooModel};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;

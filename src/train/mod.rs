@@ -3,8 +3,9 @@
 //! input type, and, with the
 //! `train` feature, burn-train integration: [`crate::Distiller`] as a `TrainStep` /
 //! `InferenceStep`, its output type, metrics for each loss term and each teacher's keep rate
-//! and mean weight, and `Classifier` for plain training of teachers and baselines in the
-//! same loop.
+//! and mean weight (all registered at once by `DistillMetrics`), `Classifier` for plain
+//! training of teachers and baselines in the same loop, and a run folder's last complete
+//! checkpoint (`last_checkpoint`) and per-epoch history (`read_history`).
 //!
 //! With the `train` feature, a burn-train run:
 #![cfg_attr(
@@ -48,7 +49,11 @@ mod batcher;
 #[cfg(any(feature = "vision", feature = "train"))]
 pub use batcher::{DistillBatcher, DistillItem};
 #[cfg(feature = "train")]
+mod history;
+#[cfg(feature = "train")]
 mod learner;
+#[cfg(feature = "train")]
+pub use history::{DistillMetrics, EpochRecord, last_checkpoint, read_history};
 #[cfg(feature = "train")]
 pub use learner::*;
 

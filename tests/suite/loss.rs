@@ -1000,3 +1000,87 @@ fn closest_feature_target_is_the_minimum_over_kept_teachers() {
         }
     }
 }
+
+/// `FeatureTarget::FirstTeacher`: the feature term is teacher 0's distance at full weight,
+/// whatever the selector's weights (teacher 0 screened out for sample 0 still counts), with
+/// plain and teacher-normalized MSE, against the f64 formula; the gradient reaches teacher
+/// 0's adapted features only, and one adapted list (teacher 0's) is all the term needs.
+#[test]
+fn first_teacher_feature_target_is_teacher_zeros_distance_at_full_weight() {
+    use burn_distill::{FeatureTarget, TeacherReduction};
+    let adapted: Vec<Vec<f64>> = vec![vec![1.0, 2.0, 0.0], vec![0.5, -1.0, 2.0]];
+    let targets: Vec<Vec<Vec<f64>>> = vec![
+        vec![vec![1.0, 1.0, 1.0], vec![0.0, -1.0, 2.0]],
+        vec![vec![1.0, 2.0, 0.0], vec![0.5, -1.0, 2.0]],
+    ];
+    let w = vec![vec![0.0, 1.0], vec![0.9, 0.1]];
+    let mse = |a: &[f64], b: &[f64]| {
+        a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64
+    };
+    let mean_square = |b: &[f64]| b.iter().map(|x| x * x).sum::<f64>() / b.len() as f64;
+    for (name, plain) in all_devices() {
+        let device = plain.clone().autodiff();
+        for norm in [FeatureNorm::None, FeatureNorm::TeacherMeanSquare] {
+            // d[i, 0], divided by mean t² + 1e-6 when normalized.
+            let d: Vec<f64> = (0..2)
+                .map(|i| {
+                    let raw = mse(&adapted[i], &targets[0][i]);
+                    match norm {
+                        FeatureNorm::None => raw,
+                        _ => raw / (mean_square(&targets[0][i]) + 1e-6),
+                    }
+                })
+                .collect();
+            let mean = (d[0] + d[1]) / 2.0;
+            assert!(mean > 0.1, "the reference must not be trivially 0");
+            for reduction in [
+                TeacherReduction::WeightedSum,
+                TeacherReduction::DivideByTeachers,
+            ] {
+                let student = matrix(&adapted, &device).require_grad();
+                let outputs: Vec<ModelOutput> = targets
+                    .iter()
+                    .map(|rows| ModelOutput {
+                        logits: Tensor::zeros([2, 3], &device),
+                        features: vec![matrix(rows, &device).into()],
+                    })
+                    .collect();
+                let loss = DistillationLossConfig::new()
+                    .with_hard_weight(0.0)
+                    .with_soft_weight(0.0)
+                    .with_feature_weight(2.0)
+                    .with_feature_norm(norm)
+                    .with_teacher_reduction(reduction)
+                    .with_feature_target(FeatureTarget::FirstTeacher)
+                    .init()
+                    .unwrap();
+                assert_eq!(loss.adapted_teachers(2), 1);
+                let out = loss.forward(
+                    Tensor::zeros([2, 3], &device),
+                    labels(&[0, 1], &device),
+                    &outputs,
+                    &[vec![student.clone().into()]],
+                    matrix(&w, &device),
+                );
+                let what = format!("first-teacher features, {norm:?}, {reduction:?}");
+                let feature = floats(&out.term("feature").unwrap());
+                assert_close(&what, name, &feature, &[mean], 1e-5);
+                assert_close(&what, name, &floats(&out.total), &[2.0 * mean], 1e-5);
+                // d/da of 2 · mean_i d[i, 0] = 2 · 2 (a - t) / (3 · 2 · s_i), s_i the norm.
+                let grad = floats(&student.grad(&out.total.backward()).unwrap());
+                let expected: Vec<f64> = (0..2)
+                    .flat_map(|i| {
+                        let scale = match norm {
+                            FeatureNorm::None => 1.0,
+                            _ => mean_square(&targets[0][i]) + 1e-6,
+                        };
+                        (0..3)
+                            .map(|j| 2.0 * 2.0 * (adapted[i][j] - targets[0][i][j]) / (6.0 * scale))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                assert_close(&format!("{what}: gradient"), name, &grad, &expected, 1e-5);
+            }
+        }
+    }
+}
