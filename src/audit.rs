@@ -214,7 +214,7 @@ impl SoftTargetAudit {
         let read = |t: Tensor<1>| -> Vec<f64> {
             t.into_data()
                 .convert::<f64>()
-                .to_vec::<f64>()
+                .try_to_vec::<f64>()
                 .unwrap_or_default()
         };
         let (Some(hits), true) = (self.hits, self.samples > 0) else {

@@ -27,15 +27,20 @@
 //! - [`TeacherCache`]: teacher outputs cached per sample for un-augmented data.
 //! - [`prescreen`] / [`Prescreen`]: drop weak teachers once, before training;
 //!   [`evaluate`] / [`Evaluation`]: accuracy, cross-entropy and per-class accuracy of any
-//!   model.
+//!   model; [`SoftTargetAudit`]: what each weighting rule makes of the teachers' soft targets,
+//!   before any training.
+//! - [`stats`]: mean ± standard deviation and paired 95 % t-intervals, for comparing methods
+//!   over seeds.
 //! - [`train`]: [`DistillBatch`] and (feature `train`) burn-train's `TrainStep` /
-//!   `InferenceStep`, metrics and a progress renderer.
+//!   `InferenceStep`, metrics (all registered by `DistillMetrics`), a progress renderer, and a
+//!   run folder's resume point and per-epoch history.
 //! - [`devices`]: devices by name (`flex`, `wgpu:0`, `cuda:1`), for command lines.
 //! - [`Error`] / [`Result`].
 //!
 //! Outside the core, each behind its feature: `models` (feature `vision`: CIFAR VGG8/VGG13,
-//! ResNet8x4/ResNet32x4, a small CNN, a sequence transformer), `data` (feature `vision`:
-//! CIFAR-10/100 and Fashion-MNIST with augmentation), `files` (feature `files`: strict config
+//! ResNet8x4/ResNet32x4 — also by name, `models::Architecture` — a small CNN, a sequence
+//! transformer), `data` (feature `vision`: CIFAR-10/100 and Fashion-MNIST with augmentation,
+//! by name through `data::ImageDataset`), `files` (feature `files`: strict config
 //! files; weights in Burn, SafeTensors and PyTorch formats), `download` (feature `download`:
 //! fetches and verifies the CIFAR archives).
 //!

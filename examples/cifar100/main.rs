@@ -9,7 +9,6 @@
 //! they show the workflow, not the paper's numbers (`cifar100_experiments` has the long
 //! runs and the ablation).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
@@ -25,7 +24,7 @@ use burn_distill::data::{
 };
 use burn_distill::files::save_weights;
 use burn_distill::models::{FoldBatchNorm, ResNetConfig, VggConfig, parameter_count};
-use burn_distill::train::{Classifier, LossPart, LossPartMetric, ProgressRenderer, TeacherStat};
+use burn_distill::train::{Classifier, DistillMetrics, ProgressRenderer, last_checkpoint};
 use burn_distill::{
     DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
     FrozenTeacher, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, evaluate, prescreen,
@@ -85,15 +84,9 @@ fn run(args: &Args) -> Result<(), String> {
             "test",
         ),
         Some(n) => {
-            let all = load(Split::Train, 0)?;
-            let fraction = n as f64 / all.labels.len() as f64;
-            if fraction >= 1.0 {
-                return Err(format!(
-                    "--valid-from-train {n}: only {} images",
-                    all.labels.len()
-                ));
-            }
-            let (mut train, valid) = all.stratified_split(fraction, args.seed);
+            let (mut train, valid) = load(Split::Train, 0)?
+                .hold_out(n, args.seed)
+                .map_err(|e| format!("--valid-from-train: {e}"))?;
             if args.limit_train > 0 {
                 train.truncate(args.limit_train);
             }
@@ -216,7 +209,7 @@ fn run(args: &Args) -> Result<(), String> {
     // 4. burn-train does the loop: metrics, progress, checkpoints (for --resume).
     let run_dir = args.out.join("distill");
     let resume_epoch = if args.resume {
-        match last_checkpoint(&run_dir.join("checkpoint")) {
+        match last_checkpoint(&run_dir) {
             Some(epoch) if epoch >= args.epochs => {
                 return Err(format!(
                     "{} already holds all {epoch} epochs",
@@ -234,23 +227,14 @@ fn run(args: &Args) -> Result<(), String> {
     } else {
         0
     };
+    // Accuracy, the loss and each of its parts, the learning rate, the feature term's
+    // scheduled weight, and each teacher's keep rate and mean weight.
     let mut training =
         SupervisedTraining::new(&run_dir, train_loader(resume_epoch), test_loader.clone())
-            .metric_train_numeric(AccuracyMetric::new())
-            .metric_valid_numeric(AccuracyMetric::new())
-            .metric_train_numeric(LossMetric::new())
-            .metric_train_numeric(LossPartMetric::new(LossPart::Hard))
-            .metric_train_numeric(LossPartMetric::new(LossPart::Soft))
-            .metric_train_numeric(LossPartMetric::new(LossPart::Feature))
-            .metric_train_numeric(LossPartMetric::feature_weight())
+            .distill_metrics(teachers.len())
             .with_default_checkpointers()
             .renderer(Box::new(ProgressRenderer::new()))
             .num_epochs(args.epochs);
-    for k in 0..teachers.len() {
-        training = training
-            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::KeepRate, k))
-            .metric_train_numeric(LossPartMetric::teacher(TeacherStat::MeanWeight, k));
-    }
     if resume_epoch > 0 {
         // The checkpoint restores the weights and the schedule's step count alike.
         training = training.checkpoint(resume_epoch);
@@ -439,20 +423,4 @@ where
     let model = trained.model.model;
     save_weights(model.clone(), &path).map_err(|e| e.to_string())?;
     Ok(model)
-}
-
-/// The highest epoch with a saved model checkpoint in `dir` (`model-<epoch>.bpk`).
-fn last_checkpoint(dir: &Path) -> Option<usize> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| {
-            e.ok()?
-                .file_name()
-                .to_str()?
-                .strip_prefix("model-")?
-                .strip_suffix(".bpk")?
-                .parse()
-                .ok()
-        })
-        .max()
 }

@@ -251,11 +251,8 @@ fn write_report(ctx: &Context, ablation: &Ablation, finished: bool) -> Res<()> {
     let written = std::fs::write(out.join("ablation.md"), &markdown);
     written.map_err(|e| format!("cannot write ablation.md: {e}"))?;
     write_json(&out.join("ablation.json"), ablation)?;
-    let bars: Vec<_> = ablation
-        .methods
-        .iter()
-        .map(|m| (m.method.clone(), 100.0 * m.mean, 100.0 * m.std));
-    let bars: Vec<(String, f64, f64)> = bars.collect();
+    let bar = |m: &MethodResult| (m.method.clone(), 100.0 * m.mean, 100.0 * m.std);
+    let bars: Vec<(String, f64, f64)> = ablation.methods.iter().map(bar).collect();
     let (split, seeds) = (ablation.eval_split, ablation.seeds.len());
     let title = format!("{split} accuracy per method, mean ± std over {seeds} seeds");
     crate::plot::bars(&out.join("ablation.png"), &title, &bars)?;

@@ -119,6 +119,16 @@ pub struct TeacherSpec {
     pub epochs: Option<usize>,
 }
 
+impl TeacherSpec {
+    /// `vgg13`, or `vgg13-e1` for `vgg13:1`.
+    pub fn slug(&self) -> String {
+        match self.epochs {
+            Some(e) => format!("{}-e{e}", self.arch),
+            None => self.arch.to_string(),
+        }
+    }
+}
+
 fn parse_arch(text: &str) -> Result<Architecture, String> {
     let known = "vgg8, vgg13, resnet8x4, resnet32x4";
     text.parse()

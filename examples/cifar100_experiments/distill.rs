@@ -80,19 +80,39 @@ struct RunIdentity {
 /// The selector of `method` and its teachers: one, the best, for single-best; ordered best
 /// first for `best_teacher_first`. The best has the lowest cross-entropy on the validation
 /// split when there is one (never on the test split), else on the first 1,024 training images.
-fn selector(ctx: &Context, method: &Method, teachers: &[Arc<dyn Teacher>]) -> Res<(TeacherSelectorConfig, Vec<Arc<dyn Teacher>>)> {
-    let rule = method.screening.clone().unwrap_or(ctx.config.screening.clone());
-    let screened = |config: TeacherSelectorConfig| config.with_tau(ctx.config.tau).with_screening(rule);
+fn selector(
+    ctx: &Context,
+    method: &Method,
+    teachers: &[Arc<dyn Teacher>],
+) -> Res<(TeacherSelectorConfig, Vec<Arc<dyn Teacher>>)> {
+    let rule = method
+        .screening
+        .clone()
+        .unwrap_or(ctx.config.screening.clone());
+    let screened =
+        |config: TeacherSelectorConfig| config.with_tau(ctx.config.tau).with_screening(rule);
     let unscreened = TeacherSelectorConfig::unscreened;
     let single = method.weighting == WeightingChoice::SingleBest;
     let mut teachers = teachers.to_vec();
     if single || method.best_teacher_first {
-        let on = if ctx.config.valid_from_train.is_some() { ctx.eval.clone() } else { ctx.train_head(1024) };
+        let on = if ctx.config.valid_from_train.is_some() {
+            ctx.eval.clone()
+        } else {
+            ctx.train_head(1024)
+        };
         let ce = ctx.evaluate(&teachers, &on)?.mean_cross_entropy;
         let mut order: Vec<usize> = (0..teachers.len()).collect();
         order.sort_by(|a, b| ce[*a].total_cmp(&ce[*b]));
-        teachers = order.iter().map(|&k| teachers[k].clone()).take(if single { 1 } else { order.len() }).collect();
-        println!("{}: the best teacher is {}", method.name, teachers[0].name());
+        teachers = order
+            .iter()
+            .map(|&k| teachers[k].clone())
+            .take(if single { 1 } else { order.len() })
+            .collect();
+        println!(
+            "{}: the best teacher is {}",
+            method.name,
+            teachers[0].name()
+        );
     }
     let selector = match method.weighting {
         WeightingChoice::Average | WeightingChoice::SingleBest => unscreened(Weighting::Average),

@@ -52,12 +52,12 @@ fn run(cli: &Cli) -> Res<()> {
         ctx.eval.labels.len(),
         config.eval_split(),
     );
-    let (preset, device, dataset) = (config.preset, config.device, config.dataset);
+    let (preset, device, dataset) = (cli.preset, config.device, config.dataset);
     println!(
         "burn-distill distillation example: preset {preset:?}, device {device:?}, {dataset} ({train} train / \
          {eval} {split} images from {source})"
     );
-    if config.preset == Preset::Quick {
+    if cli.preset == Preset::Quick {
         let (teacher_epochs, epochs, narrower) = (
             config.teacher_epochs,
             config.epochs,

@@ -110,7 +110,7 @@ pub fn lines(
             .draw()
             .map_err(err)?;
     }
-    root.present().map_err(err)
+    Ok(root.present().map_err(err)?)
 }
 
 /// One bar per method: mean accuracy (percent) with a ±std error bar, labelled with its
@@ -184,5 +184,5 @@ pub fn bars(path: &Path, title: &str, bars: &[(String, f64, f64)]) -> crate::Res
                 .map_err(err)?;
         }
     }
-    root.present().map_err(err)
+    Ok(root.present().map_err(err)?)
 }

@@ -56,10 +56,8 @@ impl Context<'_> {
 
     /// `data` as un-augmented batches in order.
     pub fn batches(&self, data: &Arc<ImageData>) -> Res<Batches> {
-        let batches = self
-            .eval_loader(data)
-            .iter()
-            .map(|b| b.map(|b| (b.inputs, b.labels)));
+        let loader = self.eval_loader(data);
+        let batches = loader.iter().map(|b| b.map(|b| (b.inputs, b.labels)));
         Ok(batches.collect::<Result<_, _>>()?)
     }
 

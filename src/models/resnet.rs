@@ -43,13 +43,21 @@ impl ResNetConfig {
     /// Builds the model on `device`.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidConfig`] when `depth` is not `6n + 2` with `n >= 1`.
+    /// [`crate::Error::InvalidConfig`] when `depth` is not `6n + 2` with `n >= 1`, or a
+    /// width or the input channels are 0.
     pub fn init(&self, device: &Device) -> crate::Result<ResNet> {
         if self.depth < 8 || !(self.depth - 2).is_multiple_of(6) {
             return Err(crate::Error::InvalidConfig {
                 field: "depth",
                 value: self.depth.to_string(),
                 reason: "must be 6n + 2 with n >= 1 (8, 14, 20, 32, 56, 110)",
+            });
+        }
+        if self.widths.contains(&0) || self.in_channels == 0 {
+            return Err(crate::Error::InvalidConfig {
+                field: "widths",
+                value: format!("{:?} (input channels {})", self.widths, self.in_channels),
+                reason: "every width and the input channels must be at least 1",
             });
         }
         let blocks = (self.depth - 2) / 6;

@@ -67,8 +67,7 @@ impl Architecture {
     /// at width 64).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidConfig`] when the ResNet configuration is invalid (a width
-    /// of 0).
+    /// [`crate::Error::InvalidConfig`] when `classes`, `width` or `in_channels` is 0.
     pub fn init(
         self,
         classes: usize,
@@ -76,6 +75,15 @@ impl Architecture {
         in_channels: usize,
         device: &Device,
     ) -> crate::Result<ZooModel> {
+        if classes == 0 || width == 0 || in_channels == 0 {
+            return Err(crate::Error::InvalidConfig {
+                field: "architecture",
+                value: format!(
+                    "{self} with {classes} classes, width {width}, {in_channels} input channels"
+                ),
+                reason: "classes, width and input channels must be at least 1",
+            });
+        }
         let vgg = |config: VggConfig| {
             ZooModel::Vgg(
                 config

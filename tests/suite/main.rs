@@ -23,4 +23,5 @@ mod pytorch;
 mod real_data;
 mod selector;
 mod stability;
+mod toolkit;
 mod training;

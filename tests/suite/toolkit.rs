@@ -1,0 +1,315 @@
+//! The pieces an experiment harness needs, taken into the library: paired statistics, the
+//! soft-target audit of weighting rules, the models and datasets by name, and a burn-train
+//! run folder's last complete checkpoint.
+
+use burn::tensor::{Device, Tensor};
+use burn_distill::data::{ImageData, ImageDataset};
+use burn_distill::models::Architecture;
+use burn_distill::stats::{mean_std, paired_t_interval, t_quantile_975};
+use burn_distill::train::{last_checkpoint, read_history};
+use burn_distill::{
+    Error, FeatureModel, Granularity, SoftTargetAudit, TeacherSelectorConfig, Weighting,
+};
+
+use crate::common::{cpu_devices, labels, matrix, temp_path};
+
+/// Differences 1..5: mean 3, sample sd √2.5 = 1.5811; t(0.975, 4) = 2.776 (NIST table), so
+/// the interval is 3 ± 2.776 · 1.5811 / √5 = 3 ± 1.9630. Identity: equal differences give a
+/// zero-width interval at their value; one value gives none.
+#[test]
+fn paired_interval_matches_the_t_formula() {
+    let d = [1.0, 2.0, 3.0, 4.0, 5.0];
+    let (mean, sd) = mean_std(&d);
+    assert!((mean - 3.0).abs() < 1e-12 && (sd - 2.5f64.sqrt()).abs() < 1e-12);
+    let (low, high) = paired_t_interval(&d).unwrap();
+    let half = 2.776 * 2.5f64.sqrt() / 5f64.sqrt();
+    assert!((low - (3.0 - half)).abs() < 1e-12 && (high - (3.0 + half)).abs() < 1e-12);
+    assert!((half - 1.9630).abs() < 1e-4);
+    assert_eq!(paired_t_interval(&[0.5, 0.5, 0.5]), Some((0.5, 0.5)));
+    assert_eq!(paired_t_interval(&[0.5]), None);
+    assert_eq!(paired_t_interval(&[]), None);
+    assert_eq!(mean_std(&[]), (0.0, 0.0));
+    // The table's ends, and beyond it the 30 degrees' quantile.
+    assert_eq!(t_quantile_975(1), 12.706);
+    assert_eq!(t_quantile_975(30), 2.042);
+    assert_eq!(t_quantile_975(1000), 2.042);
+}
+
+#[test]
+#[should_panic(expected = "at least one degree of freedom")]
+fn t_quantile_needs_a_degree_of_freedom() {
+    t_quantile_975(0);
+}
+
+/// Three teachers with known logits on four samples, against the audit's definitions worked
+/// out by hand: equal weights (AVER), the strongest teacher alone, and the per-batch screened
+/// rule (weights 1 : 0 : 0 here, as teacher 0's batch cross-entropy is far below the others').
+#[test]
+fn soft_target_audit_matches_hand_computed_rules() {
+    for (name, device) in cpu_devices() {
+        // Teacher 0: right on samples 0, 1, 2 (confident); teacher 1: right on 3 only;
+        // teacher 2: right on 1 and 3. Labels 0, 1, 0, 1.
+        let t0 = matrix(
+            &[
+                vec![6.0, 0.0],
+                vec![0.0, 6.0],
+                vec![6.0, 0.0],
+                vec![1.0, 0.0],
+            ],
+            &device,
+        );
+        let t1 = matrix(
+            &[
+                vec![0.0, 1.0],
+                vec![1.0, 0.0],
+                vec![0.0, 1.0],
+                vec![0.0, 1.0],
+            ],
+            &device,
+        );
+        let t2 = matrix(
+            &[
+                vec![0.0, 1.0],
+                vec![0.0, 1.0],
+                vec![0.0, 1.0],
+                vec![0.0, 1.0],
+            ],
+            &device,
+        );
+        let y = labels(&[0, 1, 0, 1], &device);
+        let selectors = [
+            TeacherSelectorConfig::unscreened(Weighting::Average),
+            TeacherSelectorConfig::unscreened(Weighting::Fixed(vec![1.0, 0.0, 0.0])),
+            TeacherSelectorConfig::new().with_granularity(Granularity::PerBatch),
+        ]
+        .map(|c| c.init(3).unwrap());
+        let temperature = 2.0;
+        let mut audit = SoftTargetAudit::new(selectors.to_vec(), temperature, 0).unwrap();
+        // Two batches: the sums run over both.
+        let half = |t: &Tensor<2>, r: std::ops::Range<usize>| t.clone().slice([r, 0..2]);
+        for r in [0..2, 2..4] {
+            let logits = [
+                half(&t0, r.clone()),
+                half(&t1, r.clone()),
+                half(&t2, r.clone()),
+            ];
+            audit.update(&logits, y.clone().slice([r])).unwrap();
+        }
+        let report = audit.finish().unwrap();
+        assert_eq!(report.samples, 4, "{name}");
+        assert_eq!(report.teacher_accuracy, vec![0.75, 0.25, 0.5], "{name}");
+        assert_eq!(report.strongest_wrong, 1, "{name}");
+        // softmax([a, b] / 2) mass on the label, per teacher and sample.
+        let p = |a: f64, b: f64| 1.0 / (1.0 + ((b - a) / temperature).exp());
+        let mass = [
+            [p(6.0, 0.0), p(6.0, 0.0), p(6.0, 0.0), p(0.0, 1.0)],
+            [p(0.0, 1.0), p(0.0, 1.0), p(0.0, 1.0), p(1.0, 0.0)],
+            [p(0.0, 1.0), p(1.0, 0.0), p(0.0, 1.0), p(1.0, 0.0)],
+        ];
+        let right = [
+            [1.0, 1.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+            [0.0, 1.0, 0.0, 1.0],
+        ];
+        // AVER: the target's label mass is the mean of the teachers'; its top class is the
+        // label where that mean is above 1/2.
+        let aver_mass: Vec<f64> = (0..4)
+            .map(|i| (0..3).map(|k| mass[k][i]).sum::<f64>() / 3.0)
+            .collect();
+        let aver = &report.rules[0];
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-5;
+        assert!(
+            close(aver.label_mass, aver_mass.iter().sum::<f64>() / 4.0),
+            "{name}: {aver:?}"
+        );
+        let hits = aver_mass.iter().filter(|m| **m > 0.5).count() as f64;
+        assert!(close(aver.target_accuracy, hits / 4.0), "{name}: {aver:?}");
+        let on_right: f64 = (0..4)
+            .map(|i| (0..3).map(|k| right[k][i]).sum::<f64>() / 3.0)
+            .sum();
+        assert!(
+            close(aver.weight_on_right, on_right / 4.0),
+            "{name}: {aver:?}"
+        );
+        // Sample 3 is the strongest teacher's one miss: teachers 1 and 2 are right there.
+        assert!(
+            close(aver.weight_on_right_when_best_wrong, 2.0 / 3.0),
+            "{name}: {aver:?}"
+        );
+        let sample3_hit = if aver_mass[3] > 0.5 { 1.0 } else { 0.0 };
+        assert!(
+            close(aver.target_accuracy_when_best_wrong, sample3_hit),
+            "{name}"
+        );
+        assert_eq!(aver.keep_rate, vec![1.0; 3], "{name}");
+        // The strongest teacher alone: its own numbers.
+        let alone = &report.rules[1];
+        assert!(
+            close(alone.target_accuracy, 0.75) && close(alone.weight_on_right, 0.75),
+            "{name}"
+        );
+        let own_mass = mass[0].iter().sum::<f64>() / 4.0;
+        assert!(close(alone.label_mass, own_mass), "{name}: {alone:?}");
+        assert!(close(alone.weight_on_right_when_best_wrong, 0.0), "{name}");
+        // Every rule's weights are a distribution over the teachers for every sample.
+        for rule in &report.rules {
+            let total: f64 = rule.mean_weight.iter().sum();
+            assert!(close(total, 1.0), "{name}: {rule:?}");
+        }
+        // Per batch, teacher 0's mean cross-entropy (0.0025, then 0.66) is below the mean of
+        // the three (0.71, 0.76) and the others' (1.31 and 0.81 in both) above it: only
+        // teacher 0 is kept, with all the weight.
+        let screened = &report.rules[2];
+        assert_eq!(screened.keep_rate, vec![1.0, 0.0, 0.0], "{name}");
+        assert!(close(screened.label_mass, own_mass), "{name}: {screened:?}");
+    }
+}
+
+#[test]
+fn soft_target_audit_rejects_bad_input() {
+    let device = Device::default();
+    let two = TeacherSelectorConfig::new().init(2).unwrap();
+    let three = TeacherSelectorConfig::new().init(3).unwrap();
+    let invalid = |result: burn_distill::Result<SoftTargetAudit>, what: &str| match result {
+        Err(Error::InvalidConfig { field, .. }) => assert_eq!(field, what),
+        other => panic!("expected an invalid {what}, got {other:?}"),
+    };
+    invalid(SoftTargetAudit::new(vec![], 1.0, 0), "selectors");
+    invalid(
+        SoftTargetAudit::new(vec![two.clone(), three], 1.0, 0),
+        "selectors",
+    );
+    invalid(SoftTargetAudit::new(vec![two.clone()], 1.0, 2), "strongest");
+    invalid(
+        SoftTargetAudit::new(vec![two.clone()], f64::NAN, 0),
+        "temperature",
+    );
+    // Three teachers' logits for a two-teacher audit; then no batch at all.
+    let mut audit = SoftTargetAudit::new(vec![two.clone()], 1.0, 0).unwrap();
+    let logits = vec![Tensor::<2>::zeros([2, 3], &device); 3];
+    let err = audit.update(&logits, labels(&[0, 1], &device)).unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { .. }), "{err}");
+    let empty = SoftTargetAudit::new(vec![two], 1.0, 0).unwrap().finish();
+    assert!(
+        matches!(empty, Err(Error::ShapeMismatch { .. })),
+        "{empty:?}"
+    );
+}
+
+/// Every architecture by name: the name round-trips, the case does not matter, and the model
+/// built has the classes and input channels asked for (a forward pass on a 1-channel
+/// 28x28 batch gives `[N, classes]` logits).
+#[test]
+fn architectures_by_name_build_the_models_asked_for() {
+    let device = Device::default();
+    for arch in Architecture::ALL {
+        assert_eq!(arch.to_string().parse::<Architecture>().unwrap(), arch);
+        assert_eq!(
+            arch.name().to_uppercase().parse::<Architecture>().unwrap(),
+            arch
+        );
+        let model = arch.init(7, 4, 1, &device).unwrap();
+        assert_eq!(model.num_classes(), 7, "{arch}");
+        let out = model.forward_features(Tensor::<4>::zeros([2, 1, 28, 28], &device));
+        assert_eq!(out.logits.dims(), [2, 7], "{arch}");
+        assert!(
+            model.feature_specs().is_some_and(|s| !s.is_empty()),
+            "{arch}"
+        );
+    }
+    let err = "resnet20".parse::<Architecture>().unwrap_err();
+    assert!(err.to_string().contains("resnet20"), "{err}");
+    for arch in Architecture::ALL {
+        for (classes, width, channels) in [(10, 0, 3), (0, 4, 3), (10, 4, 0)] {
+            let err = arch.init(classes, width, channels, &device).unwrap_err();
+            assert!(matches!(err, Error::InvalidConfig { .. }), "{arch}: {err}");
+        }
+    }
+    // The ResNet configuration itself refuses a zero width instead of panicking in a layer.
+    let zero = burn_distill::models::ResNetConfig::resnet8x4(10).with_widths([4, 0, 8, 16]);
+    assert!(matches!(
+        zero.init(&device),
+        Err(Error::InvalidConfig { .. })
+    ));
+}
+
+/// Datasets by name: names, normalisation and augmentation per dataset, and a training /
+/// evaluation pair from a held-out count (stratified: 2 of each class's 10 for 4 of 20).
+#[test]
+fn datasets_by_name_and_held_out_pairs() {
+    for dataset in ImageDataset::ALL {
+        assert_eq!(
+            dataset.to_string().parse::<ImageDataset>().unwrap(),
+            dataset
+        );
+        let (mean, std) = dataset.normalization();
+        let channels = if dataset == ImageDataset::FashionMnist {
+            1
+        } else {
+            3
+        };
+        assert_eq!((mean.len(), std.len()), (channels, channels), "{dataset}");
+    }
+    assert_eq!(ImageDataset::Cifar10.augmentation().padding, 4);
+    assert_eq!(ImageDataset::FashionMnist.augmentation().padding, 2);
+    let err = "mnist".parse::<ImageDataset>().unwrap_err();
+    assert!(err.to_string().contains("mnist") && err.to_string().contains("fashion-mnist"));
+    let data = ImageData {
+        channels: 1,
+        height: 1,
+        width: 1,
+        num_classes: 2,
+        images: (0..20).collect(),
+        labels: (0..20).map(|i| (i % 2) as u8).collect(),
+    };
+    let (train, held) = data.hold_out(4, 3).unwrap();
+    assert_eq!((train.labels.len(), held.labels.len()), (16, 4));
+    assert_eq!(held.labels.iter().filter(|l| **l == 0).count(), 2);
+    // Every image once, in one part or the other.
+    let mut all: Vec<u8> = train.images.iter().chain(&held.images).copied().collect();
+    all.sort();
+    assert_eq!(all, (0..20).collect::<Vec<u8>>());
+    for bad in [20, 21] {
+        let err = data.hold_out(bad, 3).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("held-out images = {bad}")),
+            "{err}"
+        );
+    }
+    // Fashion-MNIST files looked for in a folder of one's own: a clear error naming them.
+    let dir = temp_path("toolkit", "no-fashion");
+    let files = ImageDataset::FashionMnist.open(Some(&dir), false).unwrap();
+    assert_eq!(files.path(), dir.as_path());
+    let err = files.train_eval(Some(10), 1).unwrap_err();
+    assert!(err.to_string().contains("train-images-idx3-ubyte"), "{err}");
+}
+
+/// The last epoch with all three checkpoint files; a partly written epoch (a run killed while
+/// saving) is skipped; no folder, no checkpoint. A folder without burn-train logs has no
+/// history: an error naming it.
+#[test]
+fn last_checkpoint_skips_partial_epochs_and_history_needs_logs() {
+    let dir = temp_path("toolkit", "checkpoints");
+    assert_eq!(last_checkpoint(&dir), None);
+    let checkpoint = dir.join("checkpoint");
+    std::fs::create_dir_all(&checkpoint).unwrap();
+    assert_eq!(last_checkpoint(&dir), None);
+    for epoch in [1, 2] {
+        for part in ["model", "optim", "scheduler"] {
+            std::fs::write(checkpoint.join(format!("{part}-{epoch}.bpk")), b"x").unwrap();
+        }
+    }
+    std::fs::write(checkpoint.join("model-3.bpk"), b"x").unwrap();
+    std::fs::write(checkpoint.join("optim-3.bpk"), b"x").unwrap();
+    assert_eq!(last_checkpoint(&dir), Some(2));
+    std::fs::write(checkpoint.join("scheduler-3.bpk"), b"x").unwrap();
+    assert_eq!(last_checkpoint(&dir), Some(3));
+    let err = read_history(&dir, 2).unwrap_err();
+    assert!(matches!(err, Error::MissingData { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&dir.display().to_string()),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
