@@ -58,13 +58,11 @@ impl Method {
     /// The `distill` stage's method: `--weighting` with the library's default loss (soft
     /// and feature terms, logit standardization, features per teacher).
     pub fn from_weighting(weighting: WeightingChoice) -> Self {
-        let name = format!("{weighting:?}");
-        let row = serde_json::json!({"name": name, "weighting": weighting, "soft": true, "features": true});
-        let method: Method = serde_json::from_value(row).expect("a valid row");
-        Method {
-            standardize: true,
-            ..method
-        }
+        let row = serde_json::json!({
+            "name": format!("{weighting:?}"), "weighting": weighting,
+            "soft": true, "features": true, "standardize": true,
+        });
+        serde_json::from_value(row).expect("a valid row")
     }
 }
 

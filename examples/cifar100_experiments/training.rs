@@ -24,6 +24,7 @@ use crate::Res;
 use crate::args::{Cli, RunConfig};
 
 pub type Batches = Vec<(Tensor<4>, Tensor<1, Int>)>;
+pub type Teachers = Vec<Arc<dyn Teacher>>;
 
 /// Everything the stages share.
 pub struct Context<'a> {
@@ -199,7 +200,7 @@ pub struct ModelReport {
 
 /// Loads (or, when `train` is set and no weights exist yet, trains) every teacher, and
 /// reports each one's parameters, file size and accuracy.
-pub fn teachers(ctx: &Context, train: bool) -> Res<(Vec<Arc<dyn Teacher>>, Vec<ModelReport>)> {
+pub fn teachers(ctx: &Context, train: bool) -> Res<(Teachers, Vec<ModelReport>)> {
     let (out, mut teachers, mut sizes) = (&ctx.cli.out, Vec::<Arc<dyn Teacher>>::new(), Vec::new());
     for (index, spec) in ctx.config.teachers.iter().enumerate() {
         let name = format!("{index}-{}", spec.slug());
