@@ -162,6 +162,7 @@ fn distill(
     dir: &Path,
 ) -> Res<(ZooModel, Vec<EpochRecord>)> {
     let config = ctx.config;
+    let given: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
     let (selector, teachers) = selector(ctx, method, teachers)?;
     let names: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
     let steps_per_epoch = ctx.train.labels.len().div_ceil(config.batch_size) as f64;
@@ -221,11 +222,22 @@ fn distill(
     let trained = fit(ctx, distiller, dir, (config.epochs, seed, resume), |t| {
         t.distill_metrics(k)
     })?;
-    let history = read_history(dir, k)?;
+    let mut history = read_history(dir, k)?;
     if let Some(last) = history.last() {
         for (k, name) in names.iter().enumerate() {
             let (kept, weight) = (100.0 * last.keep_rate[k], last.mean_weight[k]);
             println!("    teacher {name:<14} kept {kept:5.1}%  mean weight {weight:.3}");
+        }
+    }
+    // Telemetry in the order the teachers were given (`best_teacher_first` reorders them).
+    let at: Vec<usize> = given
+        .iter()
+        .filter_map(|g| names.iter().position(|n| n == g))
+        .collect();
+    if at.len() == k {
+        for e in &mut history {
+            e.keep_rate = at.iter().map(|&i| e.keep_rate[i]).collect();
+            e.mean_weight = at.iter().map(|&i| e.mean_weight[i]).collect();
         }
     }
     Ok((trained.into_student(), history))
