@@ -400,6 +400,11 @@ fn missing_data_and_bad_arguments_give_clear_errors() {
             vec!["--weighting", "best"],
             "invalid value 'best' for '--weighting",
         ),
+        // The paper preset's values come first: the options given override them.
+        (
+            vec!["--preset", "paper", "--epochs", "0"],
+            "--epochs must be at least 1",
+        ),
     ] {
         let out = Command::new(example()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
