@@ -313,3 +313,34 @@ fn last_checkpoint_skips_partial_epochs_and_history_needs_logs() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The experiments harness's teachers were saved from an enum module of its own,
+/// `enum Net { Vgg(Vgg), ResNet(ResNet) }`; `ZooModel` has the same variant names, so such a
+/// file loads into it and gives the same logits.
+#[test]
+fn zoo_model_loads_the_files_of_the_harness_enum() {
+    use burn::module::Module;
+    use burn_distill::files::{load_weights, save_weights};
+    use burn_distill::models::{ResNet, Vgg, VggConfig};
+
+    #[derive(Module, Debug)]
+    #[allow(clippy::large_enum_variant, dead_code)]
+    enum Net {
+        Vgg(Vgg),
+        ResNet(ResNet),
+    }
+    let device = Device::default();
+    let saved = Net::Vgg(VggConfig::vgg8(5).with_width(4).init(&device));
+    let path = temp_path("toolkit", "net").with_extension("bpk");
+    save_weights(saved.clone(), &path).unwrap();
+    let fresh = Architecture::Vgg8.init(5, 4, 3, &device).unwrap();
+    let loaded = load_weights(fresh, &path).unwrap();
+    let x = Tensor::<4>::ones([2, 3, 32, 32], &device);
+    let Net::Vgg(vgg) = &saved else {
+        unreachable!()
+    };
+    let want = vgg.forward_features(x.clone()).logits.into_data();
+    let got = loaded.forward_features(x).logits.into_data();
+    assert_eq!(want, got);
+    let _ = std::fs::remove_file(path);
+}
