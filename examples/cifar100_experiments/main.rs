@@ -102,7 +102,9 @@ fn run(cli: &Cli) -> Res<()> {
                     format!("student-{}", config.student),
                     std::fs::metadata(cli.out.join("student.bpk"))?.len(),
                 );
-                let params = burn_distill::models::parameter_count(&ctx.student(config.seed)?);
+                let params = burn_distill::models::parameter_count(
+                    &ctx.net(config.student, config.student_width())?,
+                );
                 report.student = Some(ModelReport {
                     name,
                     params,
