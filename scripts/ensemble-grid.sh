@@ -13,7 +13,7 @@ data=${1:-../shared/data/cifar10-jpeg}
 root=${2:-runs}
 dominant=$root/c10-dominant-3k
 comparable=$root/c10-comparable-3k
-cargo build --features train --example cifar100_experiments
+cargo build --features train,charts --example cifar100_experiments
 exe=${CARGO_TARGET_DIR:-target}/debug/examples/cifar100_experiments
 common=(--dataset cifar10 --data-dir "$data" --valid-from-train 2000 --epochs 4 --seeds 3
   --feature-ramp 2 --resume

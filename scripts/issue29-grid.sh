@@ -9,7 +9,7 @@
 set -euo pipefail
 data=${1:-../shared/data/cifar10-jpeg}
 root=${2:-runs}
-cargo build --release --features download,train --example cifar100_experiments
+cargo build --release --features download,train,charts --example cifar100_experiments
 exe=${CARGO_TARGET_DIR:-target}/release/examples/cifar100_experiments
 common=(--dataset cifar10 --data-dir "$data" --valid-from-train 2000 --epochs 4 --seeds 5
   --feature-ramp 2 --resume

@@ -11,7 +11,7 @@
 set -euo pipefail
 data=${1:-../shared/data/cifar10-jpeg}
 root=${2:-runs}
-cargo build --features train --example cifar100_experiments
+cargo build --features train,charts --example cifar100_experiments
 exe=${CARGO_TARGET_DIR:-target}/debug/examples/cifar100_experiments
 a=$root/c10-comparable-long
 b=$root/c10-comparable-long-b

@@ -44,6 +44,44 @@ pub struct SoftTargetReport {
     pub rules: Vec<RuleReport>,
 }
 
+impl SoftTargetReport {
+    /// The rules as a markdown table, one row per rule in the order given (`rules` names
+    /// them, `teachers` heads the per-teacher columns): target accuracy and mass on the
+    /// label, weight on right teachers (overall and where the strongest is wrong), target
+    /// accuracy where the strongest is wrong, keep rate and mean weight per teacher.
+    ///
+    /// # Panics
+    /// When `rules` has fewer names than the report has rules.
+    pub fn markdown(&self, rules: &[&str], teachers: &[&str]) -> String {
+        assert!(rules.len() >= self.rules.len(), "one name per rule");
+        let mut s = format!(
+            "| rule | target top-1 = label | target mass on label | weight on right teachers | where the \
+             strongest is wrong: weight on right teachers | … target top-1 = label | keep rate ({}) | mean \
+             weight |\n|---|---:|---:|---:|---:|---:|---|---|\n",
+            teachers.join(", ")
+        );
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        for (name, r) in rules.iter().zip(&self.rules) {
+            s += &format!(
+                "| {name} | {:.2}% | {:.3} | {:.3} | {:.3} | {:.2}% | {} | {} |\n",
+                100.0 * r.target_accuracy,
+                r.label_mass,
+                r.weight_on_right,
+                r.weight_on_right_when_best_wrong,
+                100.0 * r.target_accuracy_when_best_wrong,
+                list(&r.keep_rate),
+                list(&r.mean_weight)
+            );
+        }
+        s
+    }
+}
+
 /// Accumulates, batch by batch, how each of several selectors weights the teachers and what
 /// soft target results (see [`RuleReport`]). The selectors run exactly as in training; sums
 /// stay on the device and are read once, by [`SoftTargetAudit::finish`]. A rule that cannot

@@ -245,6 +245,32 @@ pub enum Error {
         dest: PathBuf,
     },
 
+    /// A chart could not be drawn or written.
+    #[cfg(feature = "charts")]
+    #[error("cannot draw the chart {path}: {reason}")]
+    Chart {
+        /// The PNG file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A run folder's checkpoint was made with another configuration than the one asked to
+    /// resume from it ([`crate::experiment::resume_point`]).
+    #[cfg(all(feature = "files", feature = "train"))]
+    #[error(
+        "the checkpoint in {dir} was made with another configuration ({saved}); refusing to resume \
+         from it with {given}. Use another output folder or start afresh"
+    )]
+    ResumeMismatch {
+        /// The run folder.
+        dir: PathBuf,
+        /// What its `run.json` says the checkpoint was made with.
+        saved: String,
+        /// What the resume asked for.
+        given: String,
+    },
+
     /// A data file (or a run's burn-train logs) is missing.
     #[cfg(any(feature = "vision", feature = "files", feature = "train"))]
     #[error("data file {path} not found: {hint}")]

@@ -30,10 +30,14 @@
 //!   model; [`SoftTargetAudit`]: what each weighting rule makes of the teachers' soft targets,
 //!   before any training.
 //! - [`stats`]: mean ± standard deviation and paired 95 % t-intervals, for comparing methods
-//!   over seeds.
+//!   over seeds; `experiment` (feature `files`): methods as changes to a `DistillerConfig`
+//!   (rows of a JSON grid), results per seed, the comparison table against the default, and
+//!   a run folder's resume check.
 //! - [`train`]: [`DistillBatch`] and (feature `train`) burn-train's `TrainStep` /
 //!   `InferenceStep`, metrics (all registered by `DistillMetrics`), a progress renderer, and a
 //!   run folder's resume point and per-epoch history.
+//! - `charts` (feature `charts`): PNG bar charts (methods over seeds, mean ± sd) and line
+//!   charts (accuracy per epoch) for experiment reports.
 //! - [`devices`]: devices by name (`flex`, `wgpu:0`, `cuda:1`), for command lines.
 //! - [`Error`] / [`Result`].
 //!
@@ -59,6 +63,7 @@
 //!   MD5, tar); the default build has no HTTP client.
 //! - `train`: burn-train integration: `TrainStep` / `InferenceStep` for [`Distiller`] and
 //!   metrics for each loss part.
+//! - `charts`: the `charts` module (plotters, drawing PNG files with a system TrueType font).
 //!
 //! ## Example
 //! ```
@@ -91,6 +96,8 @@
 mod adapter;
 mod audit;
 mod cache;
+#[cfg(feature = "charts")]
+pub mod charts;
 #[cfg(feature = "vision")]
 pub mod data;
 pub mod devices;
@@ -99,6 +106,8 @@ mod distiller;
 pub mod download;
 mod error;
 mod evaluate;
+#[cfg(feature = "files")]
+pub mod experiment;
 #[cfg(feature = "files")]
 pub mod files;
 pub mod loss;

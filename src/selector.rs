@@ -38,6 +38,55 @@ pub enum ScreeningRule {
     KeepAll,
 }
 
+/// The rule's name on a command line: `below-mean`, `top-k:N`, `max-ce:X`, `relative:R`,
+/// `keep-all`, as [`ScreeningRule::from_str`](std::str::FromStr::from_str) reads it.
+impl std::fmt::Display for ScreeningRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BelowMean => write!(f, "below-mean"),
+            Self::TopK(k) => write!(f, "top-k:{k}"),
+            Self::MaxCrossEntropy(x) => write!(f, "max-ce:{x}"),
+            Self::RelativeToBest(r) => write!(f, "relative:{r}"),
+            Self::KeepAll => write!(f, "keep-all"),
+        }
+    }
+}
+
+impl std::str::FromStr for ScreeningRule {
+    type Err = Error;
+
+    /// Reads a rule as [`Display`](std::fmt::Display) writes it, for command lines. The
+    /// numbers are checked when the selector is built ([`TeacherSelectorConfig::init`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an unknown name or a number that does not parse.
+    ///
+    /// # Example
+    /// ```
+    /// use burn_distill::ScreeningRule;
+    ///
+    /// assert_eq!("top-k:2".parse::<ScreeningRule>().unwrap(), ScreeningRule::TopK(2));
+    /// assert_eq!("relative:1.5".parse::<ScreeningRule>().unwrap(), ScreeningRule::RelativeToBest(1.5));
+    /// assert!("top-k:two".parse::<ScreeningRule>().is_err());
+    /// assert_eq!(ScreeningRule::BelowMean.to_string(), "below-mean");
+    /// ```
+    fn from_str(text: &str) -> Result<Self, Error> {
+        let parsed = match text.split_once(':') {
+            None if text == "below-mean" => Some(Self::BelowMean),
+            None if text == "keep-all" => Some(Self::KeepAll),
+            Some(("top-k", k)) => k.parse().ok().map(Self::TopK),
+            Some(("max-ce", x)) => x.parse().ok().map(Self::MaxCrossEntropy),
+            Some(("relative", r)) => r.parse().ok().map(Self::RelativeToBest),
+            _ => None,
+        };
+        parsed.ok_or_else(|| Error::InvalidConfig {
+            field: "screening",
+            value: text.to_string(),
+            reason: "unknown rule (below-mean, top-k:N, max-ce:X, relative:R or keep-all)",
+        })
+    }
+}
+
 /// How the kept teachers are weighted. Raw weights are computed for all teachers, set to 0
 /// for screened-out ones, and renormalised to sum to 1 over the kept teachers. If every
 /// kept teacher's raw weight is 0, the kept teachers share equally.

@@ -6,6 +6,11 @@ use std::path::PathBuf;
 use burn_distill::data::ImageDataset;
 use burn_distill::models::Architecture;
 use burn_distill::{FeatureNorm, ScreeningRule};
+
+/// Any type the library reads from text, as a clap value parser.
+fn text<T: std::str::FromStr<Err = burn_distill::Error>>(s: &str) -> Result<T, String> {
+    s.parse().map_err(|e: burn_distill::Error| e.to_string())
+}
 use clap::{Args, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +47,10 @@ pub struct Cli {
     /// (RepDistiller layout)
     #[arg(long, value_delimiter = ',')]
     pub teacher_weights: Vec<PathBuf>,
+    /// The `distill` stage's method: a row of the grid, by name [default: the library's
+    /// default method, the grid's row without changes]
+    #[arg(long, value_name = "NAME")]
+    pub method: Option<String>,
     /// Seeds per method in the ablation
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub seeds: usize,
@@ -70,7 +79,7 @@ pub struct Cli {
 pub enum Stage {
     /// Train (or load) the teachers and report their accuracy
     TrainTeachers,
-    /// Distill the student from the teachers (--weighting, the library's default loss)
+    /// Distill the student from the teachers (--method)
     Distill,
     /// The student with every method of the grid over --seeds seeds; ablation.md / .json / .png
     Ablation,
@@ -86,30 +95,6 @@ pub enum Stage {
 pub enum Preset {
     Quick,
     Paper,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-pub enum DeviceChoice {
-    Flex,
-    Ndarray,
-    Wgpu,
-    Tch,
-    /// An NVIDIA GPU through Burn's CUDA backend (build with `--features cuda`)
-    Cuda,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ValueEnum)]
-pub enum WeightingChoice {
-    /// Screened per batch (the library's default)
-    Screened,
-    /// The seed paper's per-sample rule
-    ScreenedPerSample,
-    /// Screened per sample, CA-MKD's confidence weights among the kept teachers
-    ScreenedConfidence,
-    Average,
-    Confidence,
-    Entropy,
-    SingleBest,
 }
 
 /// A teacher: its architecture and, for a deliberately weak one, its own epoch count.
@@ -129,63 +114,46 @@ impl TeacherSpec {
     }
 }
 
-fn parse_arch(text: &str) -> Result<Architecture, String> {
-    let known = "vgg8, vgg13, resnet8x4, resnet32x4";
-    text.parse()
-        .map_err(|_| format!("unknown architecture '{text}' ({known})"))
+fn device(name: &str) -> Result<String, String> {
+    let parsed = burn_distill::devices::parse_device(name);
+    parsed.map(|_| name.to_string()).map_err(|e| e.to_string())
 }
 
-fn parse_teacher(text: &str) -> Result<TeacherSpec, String> {
-    let (arch, epochs) = text
+fn arch(name: &str) -> Result<Architecture, String> {
+    let known = "vgg8, vgg13, resnet8x4, resnet32x4";
+    name.parse()
+        .map_err(|_| format!("unknown architecture '{name}' ({known})"))
+}
+
+fn parse_teacher(spec: &str) -> Result<TeacherSpec, String> {
+    let (arch, epochs) = spec
         .split_once(':')
-        .map_or((text, None), |(a, e)| (a, Some(e)));
+        .map_or((spec, None), |(a, e)| (a, Some(e)));
     let epochs = epochs.map(|e| {
         e.parse()
-            .map_err(|_| format!("invalid epochs in teacher '{text}'"))
+            .map_err(|_| format!("invalid epochs in teacher '{spec}'"))
     });
     Ok(TeacherSpec {
-        arch: parse_arch(arch)?,
+        arch: self::arch(arch)?,
         epochs: epochs.transpose()?,
     })
-}
-
-fn parse_screening(text: &str) -> Result<ScreeningRule, String> {
-    let bad = || format!("unknown screening '{text}' (below-mean, top-k:N or relative:R)");
-    match text.split_once(':') {
-        None if text == "below-mean" => Ok(ScreeningRule::BelowMean),
-        Some(("top-k", k)) => k.parse().map(ScreeningRule::TopK).map_err(|_| bad()),
-        Some(("relative", r)) => r
-            .parse()
-            .map(ScreeningRule::RelativeToBest)
-            .map_err(|_| bad()),
-        _ => Err(bad()),
-    }
-}
-
-fn parse_feature_norm(text: &str) -> Result<FeatureNorm, String> {
-    match text {
-        "none" => Ok(FeatureNorm::None),
-        "teacher" => Ok(FeatureNorm::TeacherMeanSquare),
-        _ => Err(format!("unknown feature norm '{text}' (none or teacher)")),
-    }
 }
 
 /// Everything a run's results depend on; saved with the checkpoints so that a resume can
 /// check it matches.
 #[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
-    #[arg(long, value_enum, default_value = "flex")]
-    pub device: DeviceChoice,
+    /// flex, ndarray, tch, wgpu, wgpu:N, cuda or cuda:N (each needs its feature)
+    #[arg(long, default_value = "flex", value_parser = device)]
+    pub device: String,
     /// cifar100, cifar10 or fashion-mnist
-    #[arg(long, default_value = "cifar100", value_parser = |s: &str| s.parse::<ImageDataset>().map_err(|e| e.to_string()))]
+    #[arg(long, default_value = "cifar100", value_parser = text::<ImageDataset>)]
     pub dataset: ImageDataset,
     /// Teacher architectures; `arch:N` trains that one for N epochs only (a weak teacher)
     #[arg(long, value_delimiter = ',', value_parser = parse_teacher, default_value = "vgg13,resnet8x4")]
     pub teachers: Vec<TeacherSpec>,
-    #[arg(long, value_parser = parse_arch, default_value = "vgg8")]
+    #[arg(long, value_parser = arch, default_value = "vgg8")]
     pub student: Architecture,
-    #[arg(long, value_enum, default_value = "screened")]
-    pub weighting: WeightingChoice,
     /// Student epochs
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub epochs: usize,
@@ -223,7 +191,7 @@ pub struct RunConfig {
     #[arg(long, value_name = "X", default_value_t = 50.0)]
     pub feature_weight: f64,
     /// none (plain MSE, as CA-MKD) or teacher (MSE over the teacher map's mean square)
-    #[arg(long, value_parser = parse_feature_norm, default_value = "none")]
+    #[arg(long, value_parser = text::<FeatureNorm>, default_value = "none")]
     pub feature_norm: FeatureNorm,
     /// Epochs with the feature term off at the start
     #[arg(long = "feature-delay", value_name = "E", default_value_t = 1.0)]
@@ -234,9 +202,9 @@ pub struct RunConfig {
     /// Temperature of the screened softmax weights
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub tau: f64,
-    /// Screening rule of the screened methods: below-mean, top-k:N or relative:R (keep
-    /// teachers within R times the best one's cross-entropy)
-    #[arg(long, value_parser = parse_screening, default_value = "below-mean")]
+    /// Screening rule of the screened methods: below-mean, top-k:N, max-ce:X, relative:R
+    /// (keep teachers within R times the best one's cross-entropy) or keep-all
+    #[arg(long, value_parser = text::<ScreeningRule>, default_value = "below-mean")]
     pub screening: ScreeningRule,
 }
 

@@ -1,69 +1,54 @@
-//! One distillation run, the same code for every method: a [`Method`] (a row of the grid)
-//! says which teachers have a say and how; the loop is `training::fit`, burn-train's.
+//! One distillation run, the same code for every method: a `Method` (a row of the grid, the
+//! changes it makes to the run's `DistillerConfig`) through `training::fit`, burn-train's
+//! loop.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use burn::module::Module;
+use burn_distill::experiment::{Method, TeacherChoice, grid_from_json, load_grid, resume_point};
 use burn_distill::files::{load_weights, save_weights};
 use burn_distill::models::ZooModel;
-use burn_distill::train::{DistillMetrics, EpochRecord, last_checkpoint, read_history};
-use burn_distill::{DistillationLossConfig, DistillerConfig, FeatureNorm, FeatureTarget};
-use burn_distill::{ScreeningRule, SoftLoss, Teacher, TeacherSelectorConfig, Weighting};
+use burn_distill::train::{DistillMetrics, EpochRecord, read_history};
+use burn_distill::{
+    DistillationLossConfig, DistillerConfig, Error, Teacher, TeacherSelectorConfig,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::Res;
-use crate::args::{RunConfig, WeightingChoice};
-use crate::training::{Context, fit, train_classifier, write_json};
+use crate::args::{Cli, RunConfig};
+use crate::training::{Context, fit, train_classifier};
 
-/// A method: one row of the grid file (`grid.json` beside this file, or `--grid`). Every
-/// field but the first four may be left out; each is an option of the library.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Method {
-    pub name: String,
-    pub weighting: WeightingChoice,
-    /// The soft term on (weight 1) or off.
-    pub soft: bool,
-    /// The feature term on (weight `--feature-weight`) or off.
-    pub features: bool,
-    /// Trained as a plain classifier instead of by the distiller (reference row).
-    #[serde(default)]
-    pub plain: bool,
-    /// The soft term against the teachers' weighted mixture (`SoftLoss::Mixture`).
-    #[serde(default)]
-    pub mixture: bool,
-    /// Logit standardization of the soft term.
-    #[serde(default)]
-    pub standardize: bool,
-    /// A screening rule of its own (`{"RelativeToBest": 1.5}`, `"KeepAll"`, ...).
-    #[serde(default)]
-    pub screening: Option<ScreeningRule>,
-    /// What the feature term compares with (`"Mixture"`, `"Closest"`; default per teacher).
-    #[serde(default = "per_teacher")]
-    pub feature_target: FeatureTarget,
-    /// A feature distance of its own (`"TeacherMeanSquare"`) instead of `--feature-norm`.
-    #[serde(default)]
-    pub feature_norm: Option<FeatureNorm>,
-    /// The teachers ordered by cross-entropy, the best first (for `"FirstTeacher"`).
-    #[serde(default)]
-    pub best_teacher_first: bool,
+/// The bundled grid: every row of docs/RESULTS.md's tables.
+const GRID: &str = include_str!("grid.json");
+
+/// The run's distiller before a row's changes: the library's defaults with the options
+/// given (`--temperature`, `--tau`, `--screening`, `--feature-*`).
+pub fn base(c: &RunConfig, steps_per_epoch: usize) -> DistillerConfig {
+    let steps = |epochs: f64| (epochs * steps_per_epoch as f64).round() as usize;
+    let selector = TeacherSelectorConfig::new().with_tau(c.tau);
+    let loss = DistillationLossConfig::new()
+        .with_temperature(c.temperature)
+        .with_feature_weight(c.feature_weight)
+        .with_feature_delay_steps(steps(c.feature_delay_epochs))
+        .with_feature_ramp_steps(steps(c.feature_ramp_epochs))
+        .with_feature_norm(c.feature_norm);
+    let selector = selector.with_screening(c.screening.clone());
+    DistillerConfig::new()
+        .with_selector(selector)
+        .with_loss(loss)
 }
 
-fn per_teacher() -> FeatureTarget {
-    FeatureTarget::PerTeacher
-}
-
-impl Method {
-    /// The `distill` stage's method: `--weighting` with the library's default loss (soft
-    /// and feature terms, logit standardization, features per teacher).
-    pub fn from_weighting(weighting: WeightingChoice) -> Self {
-        let row = serde_json::json!({
-            "name": format!("{weighting:?}"), "weighting": weighting,
-            "soft": true, "features": true, "standardize": true,
-        });
-        serde_json::from_value(row).expect("a valid row")
-    }
+/// The rows of `--grid`, else of the bundled grid, each checked before anything trains.
+pub fn grid(cli: &Cli) -> Res<Vec<Method>> {
+    let base = base(&cli.config, 1);
+    Ok(match &cli.grid {
+        Some(path) => load_grid(path, &base).map_err(|e| match e {
+            Error::Io { .. } => format!("cannot read the grid: {e}"),
+            e => e.to_string(),
+        })?,
+        None => grid_from_json(GRID, &base).map_err(|e| format!("the bundled grid.json: {e}"))?,
+    })
 }
 
 /// What a checkpointed run was made with; a resume must match it.
@@ -75,54 +60,29 @@ struct RunIdentity {
     teachers: Vec<String>,
 }
 
-/// The selector of `method` and its teachers: one, the best, for single-best; ordered best
-/// first for `best_teacher_first`. The best has the lowest cross-entropy on the validation
-/// split when there is one (never on the test split), else on the first 1,024 training images.
-fn selector(
+/// The teachers of `method`: all as given, or the best (lowest cross-entropy on the
+/// validation split when there is one, never on the test split, else on the first 1,024
+/// training images) alone or first.
+fn arrange(
     ctx: &Context,
     method: &Method,
     teachers: &[Arc<dyn Teacher>],
-) -> Res<(TeacherSelectorConfig, Vec<Arc<dyn Teacher>>)> {
-    let rule = method
-        .screening
-        .clone()
-        .unwrap_or(ctx.config.screening.clone());
-    let screened =
-        |config: TeacherSelectorConfig| config.with_tau(ctx.config.tau).with_screening(rule);
-    let unscreened = TeacherSelectorConfig::unscreened;
-    let single = method.weighting == WeightingChoice::SingleBest;
-    let mut teachers = teachers.to_vec();
-    if single || method.best_teacher_first {
-        let on = if ctx.config.valid_from_train.is_some() {
-            ctx.eval.clone()
-        } else {
-            ctx.train_head(1024)
-        };
-        let ce = ctx.evaluate(&teachers, &on)?.mean_cross_entropy;
-        let mut order: Vec<usize> = (0..teachers.len()).collect();
-        order.sort_by(|a, b| ce[*a].total_cmp(&ce[*b]));
-        teachers = order
-            .iter()
-            .map(|&k| teachers[k].clone())
-            .take(if single { 1 } else { order.len() })
-            .collect();
-        println!(
-            "{}: the best teacher is {}",
-            method.name,
-            teachers[0].name()
-        );
+) -> Res<Vec<Arc<dyn Teacher>>> {
+    if method.teachers == TeacherChoice::All {
+        return Ok(teachers.to_vec());
     }
-    let selector = match method.weighting {
-        WeightingChoice::Average | WeightingChoice::SingleBest => unscreened(Weighting::Average),
-        WeightingChoice::Confidence => unscreened(Weighting::Confidence),
-        WeightingChoice::Entropy => unscreened(Weighting::Entropy),
-        WeightingChoice::Screened => screened(TeacherSelectorConfig::new()),
-        WeightingChoice::ScreenedPerSample => screened(TeacherSelectorConfig::seed_paper()),
-        WeightingChoice::ScreenedConfidence => {
-            screened(TeacherSelectorConfig::seed_paper().with_weighting(Weighting::Confidence))
-        }
+    let on = match ctx.config.valid_from_train {
+        Some(_) => ctx.eval.clone(),
+        None => ctx.train_head(1024),
     };
-    Ok((selector, teachers))
+    let ce = ctx.evaluate(teachers, &on)?.mean_cross_entropy;
+    let teachers = method.teachers.arrange(teachers, &ce);
+    println!(
+        "{}: the best teacher is {}",
+        method.name,
+        teachers[0].name()
+    );
+    Ok(teachers)
 }
 
 /// Trains a fresh student (initialised from `seed`) with `method` in `dir` (burn-train's
@@ -136,11 +96,13 @@ pub fn run_method(
     seed: u64,
     dir: &Path,
 ) -> Res<(f64, Vec<EpochRecord>)> {
-    let config = ctx.config;
     crate::create_dir(dir)?;
     let (student, history) = if method.plain {
-        let student = train_classifier(ctx, ctx.student(seed)?, dir, config.epochs, seed)?;
-        (student, Vec::new())
+        let student = ctx.student(seed)?;
+        (
+            train_classifier(ctx, student, dir, ctx.config.epochs, seed)?,
+            Vec::new(),
+        )
     } else {
         distill(ctx, teachers, method, seed, dir)?
     };
@@ -156,38 +118,19 @@ pub fn run_method(
 
 fn distill(
     ctx: &Context,
-    teachers: &[Arc<dyn Teacher>],
+    given: &[Arc<dyn Teacher>],
     method: &Method,
     seed: u64,
     dir: &Path,
 ) -> Res<(ZooModel, Vec<EpochRecord>)> {
     let config = ctx.config;
-    let given: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
-    let (selector, teachers) = selector(ctx, method, teachers)?;
+    let teachers = arrange(ctx, method, given)?;
     let names: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
-    let steps_per_epoch = ctx.train.labels.len().div_ceil(config.batch_size) as f64;
-    let steps = |epochs: f64| (epochs * steps_per_epoch).round() as usize;
-    let weight = |on: bool, weight: f64| if on { weight } else { 0.0 };
-    let loss = DistillationLossConfig::new()
-        .with_temperature(config.temperature)
-        .with_soft_weight(weight(method.soft, 1.0))
-        .with_feature_weight(weight(method.features, config.feature_weight))
-        .with_feature_delay_steps(steps(config.feature_delay_epochs))
-        .with_feature_ramp_steps(steps(config.feature_ramp_epochs))
-        .with_feature_norm(method.feature_norm.unwrap_or(config.feature_norm))
-        .with_soft_loss(if method.mixture {
-            SoftLoss::Mixture
-        } else {
-            SoftLoss::Kd
-        })
-        .with_logit_standardization(method.standardize)
-        .with_feature_target(method.feature_target);
     // The student is the first thing built after seeding: the same initial weights for
     // every method of a seed.
     let student = ctx.student(seed)?;
-    let distiller = DistillerConfig::new()
-        .with_selector(selector)
-        .with_loss(loss);
+    let steps_per_epoch = ctx.train.labels.len().div_ceil(config.batch_size);
+    let distiller = method.distiller(&base(config, steps_per_epoch))?;
     let distiller = distiller.init(student, teachers, &ctx.device.clone().autodiff())?;
     let identity = RunIdentity {
         config: config.clone(),
@@ -195,29 +138,14 @@ fn distill(
         seed,
         teachers: names.clone(),
     };
-    let identity_path = dir.join("run.json");
-    let mut resume = 0;
-    if ctx.cli.resume
-        && let Some(epoch) = last_checkpoint(dir)
-    {
-        let saved = std::fs::read_to_string(&identity_path).unwrap_or_default();
-        let saved: Option<RunIdentity> = serde_json::from_str(&saved).ok();
-        if saved.as_ref() != Some(&identity) {
-            let dir = dir.display();
-            return Err(format!(
-                "the checkpoint in {dir} was made with another configuration ({saved:?}); refusing to resume \
-                 from it with {identity:?}. Use another --out or drop --resume."
-            )
-            .into());
-        }
+    let resume = resume_point(dir, &identity, ctx.cli.resume)?.min(config.epochs);
+    if resume > 0 {
         // The checkpoint restores the weights and the schedule's step count alike.
-        resume = epoch.min(config.epochs);
         println!(
             "resuming after epoch {resume} from {}",
             dir.join("checkpoint").display()
         );
     }
-    write_json(&identity_path, &identity)?;
     let k = names.len();
     let trained = fit(ctx, distiller, dir, (config.epochs, seed, resume), |t| {
         t.distill_metrics(k)
@@ -229,10 +157,10 @@ fn distill(
             println!("    teacher {name:<14} kept {kept:5.1}%  mean weight {weight:.3}");
         }
     }
-    // Telemetry in the order the teachers were given (`best_teacher_first` reorders them).
+    // Telemetry in the order the teachers were given (`best-first` reorders them).
     let at: Vec<usize> = given
         .iter()
-        .filter_map(|g| names.iter().position(|n| n == g))
+        .filter_map(|g| names.iter().position(|n| n == g.name()))
         .collect();
     if at.len() == k {
         for e in &mut history {
@@ -280,7 +208,8 @@ pub fn reload_accuracy(ctx: &Context, dir: &Path, both: bool) -> Res<f64> {
     }
     let reload = |path: &Path| -> Res<f64> {
         let fresh = ctx.net(ctx.config.student, ctx.config.student_width())?;
-        ctx.accuracy(&load_weights(fresh, path)?.valid())
+        let batches = ctx.batches(&ctx.eval)?;
+        Ok(burn_distill::evaluate(&load_weights(fresh, path)?.valid(), batches)?.accuracy)
     };
     let accuracy = reload(&path)?;
     let safetensors = path.with_extension("safetensors");

@@ -5,7 +5,6 @@
 mod ablation;
 mod args;
 mod distill;
-mod plot;
 mod screening;
 mod training;
 
@@ -14,10 +13,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use burn_distill::charts::{Series, line_chart};
 use burn_distill::train::EpochRecord;
 
 use crate::args::{Cli, Preset, Stage};
-use crate::distill::{Method, prescreen_teachers, reload_accuracy, run_method};
+use burn_distill::experiment::Method;
+
+use crate::distill::{prescreen_teachers, reload_accuracy, run_method};
 use crate::training::{Context, ModelReport, Report, write_json};
 
 /// The harness's result: any error, reported as one line.
@@ -29,7 +31,34 @@ fn main() -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
-    if let Err(error) = run(&cli) {
+    let grid = match distill::grid(&cli) {
+        Ok(grid) => grid,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    // The distill stage's method: the row named by --method, else the library's default.
+    let default = || {
+        grid.iter()
+            .find(|m| m.is_default())
+            .cloned()
+            .unwrap_or(Method::new("default"))
+    };
+    let method = match &cli.method {
+        None => default(),
+        Some(name) => match grid.iter().find(|m| &m.name == name) {
+            Some(method) => method.clone(),
+            None => {
+                let names: Vec<&str> = grid.iter().map(|m| m.name.as_str()).collect();
+                eprintln!(
+                    "error: invalid value '{name}' for '--method': the grid's rows are {names:?}"
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if let Err(error) = run(&cli, &grid, &method) {
         eprintln!("error: {error}");
         return ExitCode::from(1);
     }
@@ -44,7 +73,7 @@ pub fn create_dir(dir: &Path) -> Res<()> {
     )
 }
 
-fn run(cli: &Cli) -> Res<()> {
+fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
     let (config, started) = (&cli.config, Instant::now());
     let (ctx, source) = training::context(cli, config)?;
     let (train, eval, split) = (
@@ -52,9 +81,9 @@ fn run(cli: &Cli) -> Res<()> {
         ctx.eval.labels.len(),
         config.eval_split(),
     );
-    let (preset, device, dataset) = (cli.preset, config.device, config.dataset);
+    let (preset, device, dataset) = (cli.preset, &config.device, config.dataset);
     println!(
-        "burn-distill distillation example: preset {preset:?}, device {device:?}, {dataset} ({train} train / \
+        "burn-distill distillation example: preset {preset:?}, device {device}, {dataset} ({train} train / \
          {eval} {split} images from {source})"
     );
     if cli.preset == Preset::Quick {
@@ -91,8 +120,7 @@ fn run(cli: &Cli) -> Res<()> {
                 } else {
                     teachers.clone()
                 };
-                let method = Method::from_weighting(config.weighting);
-                let (_, history) = run_method(&ctx, &teachers, &method, config.seed, &cli.out)?;
+                let (_, history) = run_method(&ctx, &teachers, method, config.seed, &cli.out)?;
                 plot_history(&ctx, &history)?;
                 report.history = history;
             }
@@ -114,7 +142,7 @@ fn run(cli: &Cli) -> Res<()> {
                 report.wall_seconds = started.elapsed().as_secs_f64();
                 report.print();
             }
-            Stage::Ablation => ablation::run(&ctx, &teachers, &report.teachers)?,
+            Stage::Ablation => ablation::run(&ctx, &teachers, &report.teachers, grid)?,
             Stage::Screening => screening::run(&ctx, &teachers, &report.teachers)?,
         }
         write_json(&results, &report)?;
@@ -131,16 +159,13 @@ fn plot_history(ctx: &Context, history: &[EpochRecord]) -> Res<()> {
             .map(|e| (e.epoch as f64, 100.0 * f(e)))
             .collect()
     };
-    let train = ("train (augmented)", points(|e| e.train_accuracy));
-    let series = [
-        train,
-        (ctx.config.eval_split(), points(|e| e.valid_accuracy)),
-    ];
-    plot::lines(
+    let train = Series::new("train (augmented)", points(|e| e.train_accuracy));
+    let eval = Series::new(ctx.config.eval_split(), points(|e| e.valid_accuracy));
+    line_chart(
         &path,
         "distilled student: accuracy per epoch",
         "epoch",
-        &series,
+        &[train, eval],
     )?;
     println!("wrote {}", path.display());
     Ok(())

@@ -1,61 +1,29 @@
-//! The `screening` stage: what each teacher-weighting rule makes of the teachers on the
-//! training images (no augmentation), without training anything: the library's
-//! `SoftTargetAudit` over the rules below.
+//! The `screening` stage: what each teacher-weighting rule (`screening-rules.json`, each a
+//! `TeacherSelectorConfig` given as its changes to the library's default) makes of the
+//! teachers on the training images (no augmentation), without training anything: the
+//! library's `SoftTargetAudit`.
 
 use std::sync::Arc;
 
-use burn_distill::{
-    Granularity, RuleReport, ScreeningRule, SoftTargetAudit, Teacher, TeacherSelectorConfig,
-    Weighting,
-};
-use serde::Serialize;
+use burn_distill::files::config_from_json;
+use burn_distill::{RuleReport, SoftTargetAudit, Teacher, TeacherSelectorConfig, Weighting};
+use serde::{Deserialize, Serialize};
 
 use crate::Res;
 use crate::training::{Context, ModelReport, write_json};
 
-/// The rules compared: the peers, then the seed paper's per-sample rule varied one setting
-/// at a time.
-fn rules(k: usize, best: usize) -> Vec<(&'static str, TeacherSelectorConfig)> {
-    let (screened, unscreened) = (
-        TeacherSelectorConfig::seed_paper,
-        TeacherSelectorConfig::unscreened,
-    );
-    let one_hot = (0..k).map(|i| if i == best { 1.0 } else { 0.0 }).collect();
-    vec![
-        (
-            "strongest teacher only",
-            unscreened(Weighting::Fixed(one_hot)),
-        ),
-        ("AVER", unscreened(Weighting::Average)),
-        ("CA-MKD weights", unscreened(Weighting::Confidence)),
-        ("EBKD weights", unscreened(Weighting::Entropy)),
-        ("screened per sample, tau 1 (seed paper)", screened()),
-        ("screened per sample, tau 0.5", screened().with_tau(0.5)),
-        ("screened per sample, tau 2", screened().with_tau(2.0)),
-        ("screened per sample, tau 4", screened().with_tau(4.0)),
-        (
-            "screened per batch, tau 1",
-            screened().with_granularity(Granularity::PerBatch),
-        ),
-        (
-            "screened per sample + CA-MKD weights",
-            screened().with_weighting(Weighting::Confidence),
-        ),
-        (
-            "screened per sample + equal weights",
-            screened().with_weighting(Weighting::Average),
-        ),
-        (
-            "best teacher per sample (TopK 1)",
-            screened().with_screening(ScreeningRule::TopK(1)),
-        ),
-    ]
+/// One row of screening-rules.json.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rule {
+    name: String,
+    selector: serde_json::Value,
 }
 
 /// One row of screening.json.
 #[derive(Debug, Serialize)]
-struct RuleResult {
-    rule: &'static str,
+struct RuleResult<'a> {
+    rule: &'a str,
     #[serde(flatten)]
     report: RuleReport,
 }
@@ -66,16 +34,28 @@ pub fn run(ctx: &Context, teachers: &[Arc<dyn Teacher>], reports: &[ModelReport]
     let best = (0..k)
         .max_by(|a, b| accuracy(a).total_cmp(&accuracy(b)))
         .ok_or("no teachers")?;
-    let rules = rules(k, best);
-    let selectors = rules
+    let rules: Vec<Rule> = serde_json::from_str(include_str!("screening-rules.json"))?;
+    let one_hot = (0..k).map(|i| if i == best { 1.0 } else { 0.0 }).collect();
+    let (mut names, mut configs) = (
+        vec!["strongest teacher only"],
+        vec![TeacherSelectorConfig::unscreened(Weighting::Fixed(one_hot))],
+    );
+    for rule in &rules {
+        names.push(&rule.name);
+        configs.push(config_from_json(
+            &rule.selector.to_string(),
+            Some(&TeacherSelectorConfig::new()),
+        )?);
+    }
+    let selectors = configs
         .iter()
-        .map(|(_, c)| c.init(k))
+        .map(|c| c.init(k))
         .collect::<Result<Vec<_>, _>>()?;
     let mut audit = SoftTargetAudit::new(selectors, temperature, best)?;
+    let n = ctx.train.labels.len();
     println!(
-        "screening: {} rules on {} training images (no augmentation), T = {temperature}",
-        rules.len(),
-        ctx.train.labels.len()
+        "screening: {} rules on {n} training images (no augmentation), T = {temperature}",
+        names.len()
     );
     for (inputs, labels) in ctx.batches(&ctx.train)? {
         let logits: Vec<_> = teachers
@@ -85,54 +65,33 @@ pub fn run(ctx: &Context, teachers: &[Arc<dyn Teacher>], reports: &[ModelReport]
         audit.update(&logits, labels)?;
     }
     let report = audit.finish()?;
-    let results: Vec<RuleResult> = rules
-        .iter()
-        .zip(report.rules)
-        .map(|((rule, _), report)| RuleResult { rule, report })
-        .collect();
-
-    let names: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
-    let per_teacher: Vec<String> = names
+    let teachers: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
+    let accuracy = teachers
         .iter()
         .zip(&report.teacher_accuracy)
-        .map(|(n, a)| format!("{n} {:.2}%", 100.0 * a))
-        .collect();
-    let (n, wrong) = (report.samples, report.strongest_wrong);
-    let mut s = format!(
-        "Teachers on the {n} training images (no augmentation); top-1 accuracy there: {}. Strongest teacher (by {} \
-         accuracy): {}, wrong on {wrong} images ({:.1}%). Soft targets at T = {temperature}.\n\n\
-         | rule | target top-1 = label | target mass on label | weight on right teachers | where the strongest is wrong: \
-         weight on right teachers | … target top-1 = label | keep rate ({}) | mean weight |\n|---|---:|---:|---:|---:|---:|---|---|\n",
-        per_teacher.join(", "),
+        .map(|(n, a)| format!("{n} {:.2}%", 100.0 * a));
+    let (n, wrong, split) = (
+        report.samples,
+        report.strongest_wrong,
         ctx.config.eval_split(),
-        names[best],
-        100.0 * wrong as f64 / n.max(1) as f64,
-        names.join(", ")
     );
-    let list = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.2}"))
-            .collect::<Vec<_>>()
-            .join(" / ")
-    };
-    for r in &results {
-        s += &format!(
-            "| {} | {:.2}% | {:.3} | {:.3} | {:.3} | {:.2}% | {} | {} |\n",
-            r.rule,
-            100.0 * r.report.target_accuracy,
-            r.report.label_mass,
-            r.report.weight_on_right,
-            r.report.weight_on_right_when_best_wrong,
-            100.0 * r.report.target_accuracy_when_best_wrong,
-            list(&r.report.keep_rate),
-            list(&r.report.mean_weight)
-        );
-    }
+    let s = format!(
+        "Teachers on the {n} training images (no augmentation); top-1 accuracy there: {}. Strongest teacher (by \
+         {split} accuracy): {}, wrong on {wrong} images ({:.1}%). Soft targets at T = {temperature}.\n\n{}",
+        accuracy.collect::<Vec<_>>().join(", "),
+        teachers[best],
+        100.0 * wrong as f64 / n.max(1) as f64,
+        report.markdown(&names, &teachers)
+    );
     println!("\n{s}");
     let out = &ctx.cli.out;
     std::fs::write(out.join("screening.md"), &s)
         .map_err(|e| format!("cannot write screening.md: {e}"))?;
-    write_json(&out.join("screening.json"), &results)?;
+    let results = names
+        .iter()
+        .zip(report.rules)
+        .map(|(rule, report)| RuleResult { rule, report });
+    write_json(&out.join("screening.json"), &results.collect::<Vec<_>>())?;
     println!("wrote screening.md and screening.json in {}", out.display());
     Ok(())
 }

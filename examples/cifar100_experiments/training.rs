@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use crate::Res;
 use crate::args::{Cli, RunConfig};
 
-pub type Batches = Vec<(Tensor<4>, Tensor<1, Int>)>;
 pub type Teachers = Vec<Arc<dyn Teacher>>;
 
 /// Everything the stages share.
@@ -38,8 +37,12 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// A model of `arch` with first-stage width `width`, initialised from the device's seed.
     pub fn net(&self, arch: Architecture, width: usize) -> Res<ZooModel> {
-        let (classes, channels) = (self.train.num_classes, self.train.channels);
-        Ok(arch.init(classes, width, channels, &self.device.clone().autodiff())?)
+        let (classes, channels, device) = (
+            self.train.num_classes,
+            self.train.channels,
+            self.device.clone(),
+        );
+        Ok(arch.init(classes, width, channels, &device.autodiff())?)
     }
 
     /// The student, initialised from `seed`.
@@ -48,15 +51,15 @@ impl Context<'_> {
         self.net(self.config.student, self.config.student_width())
     }
 
-    /// An un-augmented loader of `data` in order, without autodiff.
+    /// An un-augmented loader of `data` in order.
     pub fn eval_loader(&self, data: &Arc<ImageData>) -> Arc<dyn DataLoader<DistillBatch>> {
-        let batcher = self.config.dataset.batcher(data, false, 0);
-        let loader = DataLoaderBuilder::new(batcher).batch_size(256);
+        let loader =
+            DataLoaderBuilder::new(self.config.dataset.batcher(data, false, 0)).batch_size(256);
         loader.set_device(self.device.clone()).build(data.clone())
     }
 
     /// `data` as un-augmented batches in order.
-    pub fn batches(&self, data: &Arc<ImageData>) -> Res<Batches> {
+    pub fn batches(&self, data: &Arc<ImageData>) -> Res<Vec<(Tensor<4>, Tensor<1, Int>)>> {
         let loader = self.eval_loader(data);
         let batches = loader.iter().map(|b| b.map(|b| (b.inputs, b.labels)));
         Ok(batches.collect::<Result<_, _>>()?)
@@ -72,11 +75,6 @@ impl Context<'_> {
         )?)
     }
 
-    /// Accuracy of one model on the evaluation split (the library's `evaluate`).
-    pub fn accuracy(&self, model: &ZooModel) -> Res<f64> {
-        Ok(burn_distill::evaluate(model, self.batches(&self.eval)?)?.accuracy)
-    }
-
     /// The first `n` training images (an un-augmented sample of the training split).
     pub fn train_head(&self, n: usize) -> Arc<ImageData> {
         let mut subset = (*self.train).clone();
@@ -87,8 +85,7 @@ impl Context<'_> {
 
 /// Loads the data the options ask for; the second value says where it was found.
 pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Res<(Context<'a>, String)> {
-    let device = format!("{:?}", config.device).to_lowercase();
-    let device = burn_distill::devices::parse_device(&device)?;
+    let device = burn_distill::devices::parse_device(&config.device)?;
     let files = config
         .dataset
         .open(cli.data_dir.as_deref(), !cli.no_download)?;
@@ -99,17 +96,14 @@ pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Res<(Context<'a>, Str
     train.truncate(all(config.limit_train));
     eval.truncate(all(config.limit_test));
     let (train, eval) = (Arc::new(train), Arc::new(eval));
-    let source = files.path().display().to_string();
-    Ok((
-        Context {
-            cli,
-            config,
-            device,
-            train,
-            eval,
-        },
-        source,
-    ))
+    let context = Context {
+        cli,
+        config,
+        device,
+        train,
+        eval,
+    };
+    Ok((context, files.path().display().to_string()))
 }
 
 /// One burn-train run of `model` for `epochs` epochs, resumed after epoch `resume`: SGD with
@@ -129,8 +123,11 @@ where
 {
     let config = ctx.config;
     let steps = ctx.train.labels.len().div_ceil(config.batch_size);
-    let mut decays: Vec<usize> = (config.lr_decay_at.iter())
-        .map(|f| (f * epochs as f64).round() as usize)
+    let at = |f: &f64| (f * epochs as f64).round() as usize;
+    let mut decays: Vec<usize> = config
+        .lr_decay_at
+        .iter()
+        .map(at)
         .filter(|&e| e > 0 && e < epochs)
         .collect();
     decays.dedup();
@@ -138,23 +135,27 @@ where
     let milestones = decays.iter().map(|e| e * steps).collect();
     let schedule =
         SequentialLrSchedulerConfig::new((0..=decays.len()).map(lr).collect(), milestones);
-    let batcher = config.dataset.batcher(&ctx.train, true, seed);
-    let device = ctx.device.clone().autodiff();
+    let (batcher, device) = (
+        config.dataset.batcher(&ctx.train, true, seed),
+        ctx.device.clone().autodiff(),
+    );
     let loader = EpochLoader::new(ctx.train.clone(), batcher, config.batch_size, device, seed);
-    let valid = ctx.eval_loader(&ctx.eval);
-    let mut training = SupervisedTraining::new(dir, Arc::new(loader.resume_after(resume)), valid)
-        .with_default_checkpointers()
-        .renderer(Box::new(ProgressRenderer::new()))
-        .num_epochs(epochs);
+    let mut training = SupervisedTraining::new(
+        dir,
+        Arc::new(loader.resume_after(resume)),
+        ctx.eval_loader(&ctx.eval),
+    )
+    .with_default_checkpointers()
+    .renderer(Box::new(ProgressRenderer::new()))
+    .num_epochs(epochs);
     if resume > 0 {
         training = training.checkpoint(resume);
     }
     let momentum = Some(MomentumConfig::new().with_momentum(0.9));
-    let sgd = SgdConfig::new().with_momentum(momentum);
-    let sgd = sgd
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
-        .init();
-    let result = metrics(training).launch(Learner::new(model, sgd, schedule.init()?));
+    let sgd = SgdConfig::new()
+        .with_momentum(momentum)
+        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)));
+    let result = metrics(training).launch(Learner::new(model, sgd.init(), schedule.init()?));
     match result.error {
         Some(error) => Err(format!("training stopped: {error:?}").into()),
         None => Ok(result.model),
@@ -176,8 +177,9 @@ pub fn train_classifier(
     };
     let metrics = |training: SupervisedTraining<_>| {
         let training = training.metric_train_numeric(AccuracyMetric::new());
-        let training = training.metric_valid_numeric(AccuracyMetric::new());
-        training.metric_train_numeric(LossMetric::new())
+        training
+            .metric_valid_numeric(AccuracyMetric::new())
+            .metric_train_numeric(LossMetric::new())
     };
     Ok(fit(
         ctx,
@@ -201,16 +203,11 @@ pub struct ModelReport {
 /// Loads (or, when `train` is set and no weights exist yet, trains) every teacher, and
 /// reports each one's parameters, file size and accuracy.
 pub fn teachers(ctx: &Context, train: bool) -> Res<(Teachers, Vec<ModelReport>)> {
-    let (out, mut teachers, mut sizes) = (&ctx.cli.out, Vec::<Arc<dyn Teacher>>::new(), Vec::new());
+    let (out, mut teachers, mut reports) = (&ctx.cli.out, Teachers::new(), Vec::new());
     for (index, spec) in ctx.config.teachers.iter().enumerate() {
         let name = format!("{index}-{}", spec.slug());
-        let default_path = out.join("teachers").join(format!("{name}.bpk"));
-        let path = ctx
-            .cli
-            .teacher_weights
-            .get(index)
-            .cloned()
-            .unwrap_or(default_path);
+        let path = ctx.cli.teacher_weights.get(index).cloned();
+        let path = path.unwrap_or(out.join("teachers").join(format!("{name}.bpk")));
         // Each teacher's initialisation and data order depend on the seed and its index.
         let seed = ctx.config.seed.wrapping_add(1000 * (index as u64 + 1));
         ctx.device.seed(seed);
@@ -221,38 +218,44 @@ pub fn teachers(ctx: &Context, train: bool) -> Res<(Teachers, Vec<ModelReport>)>
             let epochs = spec.epochs.unwrap_or(ctx.config.teacher_epochs);
             println!("teacher {name}: training for {epochs} epochs");
             // burn-train's logs and checkpoints, beside (not in) the weights folder.
-            let run_dir = out.join("teacher-runs").join(&name);
-            let trained = train_classifier(ctx, model, &run_dir, epochs, seed)?;
+            let trained = train_classifier(
+                ctx,
+                model,
+                &out.join("teacher-runs").join(&name),
+                epochs,
+                seed,
+            )?;
             crate::create_dir(&out.join("teachers"))?;
             save_weights(trained.clone(), &path)?;
             trained
         } else {
-            let path = path.display();
             let hint = "run the train-teachers stage first, or give --teacher-weights";
-            return Err(format!("teacher {name} has no weights at {path}: {hint}").into());
+            return Err(format!(
+                "teacher {name} has no weights at {}: {hint}",
+                path.display()
+            )
+            .into());
         };
-        sizes.push((
+        let (params, bytes) = (
             parameter_count(&model),
             std::fs::metadata(&path).map_or(0, |m| m.len()),
-        ));
+        );
+        reports.push(ModelReport {
+            name: name.clone(),
+            params,
+            bytes,
+            test_accuracy: 0.0,
+        });
         teachers.push(Arc::new(FrozenTeacher::from_model(name, model)));
     }
     let scores = ctx.evaluate(&teachers, &ctx.eval)?;
-    let mut reports = Vec::new();
-    for ((teacher, (params, bytes)), &test_accuracy) in
-        teachers.iter().zip(sizes).zip(&scores.accuracy)
-    {
-        let (name, split) = (teacher.name().to_string(), ctx.config.eval_split());
+    for (report, accuracy) in reports.iter_mut().zip(scores.accuracy) {
+        report.test_accuracy = accuracy;
+        let (name, params, split) = (&report.name, report.params, ctx.config.eval_split());
         println!(
             "teacher {name}: {params} parameters, {split} accuracy {:.2}%",
-            100.0 * test_accuracy
+            100.0 * accuracy
         );
-        reports.push(ModelReport {
-            name,
-            params,
-            bytes,
-            test_accuracy,
-        });
     }
     Ok((teachers, reports))
 }
@@ -269,23 +272,27 @@ pub struct Report {
 
 impl Report {
     pub fn load(path: &Path) -> Self {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        serde_json::from_str(&text).unwrap_or_default()
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default()
     }
 
     pub fn print(&self) {
         println!("\n| model | parameters | size on disk | test accuracy |\n|---|---:|---:|---:|");
         for m in self.teachers.iter().chain(&self.student) {
-            let (mb, accuracy) = (m.bytes as f64 / 1e6, 100.0 * m.test_accuracy);
-            println!(
-                "| {} | {} | {mb:.2} MB | {accuracy:.2}% |",
-                m.name, m.params
+            let (name, params, mb, accuracy) = (
+                &m.name,
+                m.params,
+                m.bytes as f64 / 1e6,
+                100.0 * m.test_accuracy,
             );
+            println!("| {name} | {params} | {mb:.2} MB | {accuracy:.2}% |");
         }
-        let largest = self.teachers.iter().max_by_key(|t| t.params);
-        if let (Some(student), Some(largest)) = (&self.student, largest) {
-            let ratio = largest.params as f64 / student.params.max(1) as f64;
-            let name = &largest.name;
+        if let (Some(student), Some(largest)) =
+            (&self.student, self.teachers.iter().max_by_key(|t| t.params))
+        {
+            let (ratio, name) = (
+                largest.params as f64 / student.params.max(1) as f64,
+                &largest.name,
+            );
             println!(
                 "\ncompression: the student has {ratio:.2}x fewer parameters than the largest teacher ({name})"
             );

@@ -22,6 +22,43 @@ pub enum FeatureNorm {
     TeacherMeanSquare,
 }
 
+/// The distance's name on a command line: `none` or `teacher`.
+impl std::fmt::Display for FeatureNorm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::TeacherMeanSquare => "teacher",
+        })
+    }
+}
+
+impl std::str::FromStr for FeatureNorm {
+    type Err = crate::Error;
+
+    /// Reads `none` or `teacher` (as [`Display`](std::fmt::Display) writes them).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidConfig`] for any other text.
+    ///
+    /// # Example
+    /// ```
+    /// use burn_distill::FeatureNorm;
+    ///
+    /// assert_eq!("teacher".parse::<FeatureNorm>().unwrap(), FeatureNorm::TeacherMeanSquare);
+    /// assert!("mse".parse::<FeatureNorm>().is_err());
+    /// ```
+    fn from_str(text: &str) -> crate::Result<Self> {
+        [Self::None, Self::TeacherMeanSquare]
+            .into_iter()
+            .find(|n| n.to_string() == text)
+            .ok_or_else(|| crate::Error::InvalidConfig {
+                field: "feature_norm",
+                value: text.to_string(),
+                reason: "unknown feature distance (none or teacher)",
+            })
+    }
+}
+
 /// Configuration of a [`FeatureLoss`].
 #[derive(Config, Debug)]
 pub struct FeatureLossConfig {

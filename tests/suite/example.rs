@@ -397,8 +397,8 @@ fn missing_data_and_bad_arguments_give_clear_errors() {
         ),
         (vec!["--frobnicate"], "unexpected argument '--frobnicate'"),
         (
-            vec!["--weighting", "best"],
-            "invalid value 'best' for '--weighting",
+            vec!["--method", "best"],
+            "invalid value 'best' for '--method",
         ),
         // The paper preset's values come first: the options given override them.
         (
@@ -605,7 +605,7 @@ fn ablation_on_a_validation_split_resumes_and_screening_reports_every_rule() {
     // The rows come from a grid file: a grid of one's own runs just its rows; a broken grid
     // (duplicate names, an unknown field, no file) is an error naming the problem.
     let grid = out.join("grid.json");
-    let row = r#"{"name": "my AVER", "weighting": "Average", "soft": true, "features": false}"#;
+    let row = r#"{"name": "my AVER", "selector": {"screening": "KeepAll", "weighting": "Average"}, "loss": {"feature_weight": 0}}"#;
     std::fs::write(&grid, format!("[{row}]")).unwrap();
     let grid_arg = grid.to_str().unwrap();
     run(&mut command(
@@ -633,8 +633,7 @@ fn ablation_on_a_validation_split_resumes_and_screening_reports_every_rule() {
     for (text, message) in [
         (format!("[{row}, {row}]"), "two rows named 'my AVER'"),
         (
-            r#"[{"name": "x", "weighting": "Average", "soft": true, "features": false, "sfot": 1}]"#
-                .to_string(),
+            r#"[{"name": "x", "sfot": 1}]"#.to_string(),
             "unknown field `sfot`",
         ),
     ] {
@@ -644,7 +643,10 @@ fn ablation_on_a_validation_split_resumes_and_screening_reports_every_rule() {
             .unwrap();
         assert_eq!(bad.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&bad.stderr);
-        assert!(stderr.contains(message) && stderr.contains(grid_arg), "{stderr}");
+        assert!(
+            stderr.contains(message) && stderr.contains(grid_arg),
+            "{stderr}"
+        );
     }
     let missing = out.join("no-such-grid.json");
     let bad = command(

@@ -10,6 +10,7 @@ mod data;
 mod distiller;
 mod download;
 mod example;
+mod experiment;
 mod fair_loop;
 mod frozen_teachers;
 mod generic_inputs;

@@ -344,3 +344,138 @@ fn zoo_model_loads_the_files_of_the_harness_enum() {
     assert_eq!(want, got);
     let _ = std::fs::remove_file(path);
 }
+
+/// Every screening rule and feature distance reads back what it writes; malformed text is a
+/// typed error naming the field.
+#[test]
+fn screening_rules_and_feature_norms_parse_from_text() {
+    use burn_distill::{FeatureNorm, ScreeningRule};
+    let rules = [
+        ("below-mean", ScreeningRule::BelowMean),
+        ("top-k:2", ScreeningRule::TopK(2)),
+        ("max-ce:0.5", ScreeningRule::MaxCrossEntropy(0.5)),
+        ("relative:1.5", ScreeningRule::RelativeToBest(1.5)),
+        ("keep-all", ScreeningRule::KeepAll),
+    ];
+    for (text, rule) in rules {
+        assert_eq!(text.parse::<ScreeningRule>().unwrap(), rule);
+        assert_eq!(rule.to_string(), text);
+    }
+    for bad in [
+        "",
+        "below",
+        "top-k",
+        "top-k:",
+        "top-k:-1",
+        "relative:x",
+        "keep-all:1",
+    ] {
+        let err = bad.parse::<ScreeningRule>().unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidConfig { field: "screening", value, .. } if value == bad),
+            "{bad}: {err}"
+        );
+    }
+    for (text, norm) in [
+        ("none", FeatureNorm::None),
+        ("teacher", FeatureNorm::TeacherMeanSquare),
+    ] {
+        assert_eq!(text.parse::<FeatureNorm>().unwrap(), norm);
+        assert_eq!(norm.to_string(), text);
+    }
+    let err = "Teacher".parse::<FeatureNorm>().unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidConfig {
+                field: "feature_norm",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// Charts are PNG files of the documented size (bars: 170 px per bar, at least 600; lines:
+/// 900 × 540, read from the IHDR chunk); a NaN value, no bars or an unwritable path is a
+/// typed error naming the file, and no file is left for a refused chart.
+#[cfg(feature = "charts")]
+#[test]
+fn charts_are_pngs_of_their_size_and_refuse_bad_values() {
+    use burn_distill::charts::{Bar, Series, bar_chart, line_chart};
+    let dir = temp_path("toolkit", "charts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let size = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        (be(16), be(20))
+    };
+    let bars: Vec<Bar> = (0..5)
+        .map(|i| Bar::new(format!("method number {i}"), 60.0 + i as f64, 0.5))
+        .collect();
+    bar_chart(dir.join("five.png"), "five", &bars).unwrap();
+    assert_eq!(size(&dir.join("five.png")), (850, 560));
+    bar_chart(dir.join("two.png"), "two", &bars[..2]).unwrap();
+    assert_eq!(size(&dir.join("two.png")), (600, 560));
+    let line = Series::new("valid", vec![(1.0, 10.0), (2.0, 30.0)]);
+    line_chart(dir.join("line.png"), "line", "epoch", &[line]).unwrap();
+    assert_eq!(size(&dir.join("line.png")), (900, 540));
+
+    let nan = [Bar::new("nan", f64::NAN, 0.0)];
+    for (result, file) in [
+        (bar_chart(dir.join("nan.png"), "t", &nan), "nan.png"),
+        (bar_chart(dir.join("none.png"), "t", &[]), "none.png"),
+        (
+            line_chart(
+                dir.join("inf.png"),
+                "t",
+                "x",
+                &[Series::new("s", vec![(1.0, f64::INFINITY)])],
+            ),
+            "inf.png",
+        ),
+        (
+            bar_chart(dir.join("no/such/dir.png"), "t", &bars),
+            "dir.png",
+        ),
+    ] {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, Error::Chart { path, .. } if path.ends_with(file)),
+            "{err}"
+        );
+        assert!(!dir.join(file).exists());
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The audit's markdown table: one row per named rule with the report's numbers, formatted
+/// as documented (percent with two decimals, fractions with three, per-teacher lists).
+#[test]
+fn soft_target_report_renders_one_row_per_rule() {
+    use burn_distill::{RuleReport, SoftTargetReport};
+    let rule = RuleReport {
+        target_accuracy: 0.8125,
+        label_mass: 0.5,
+        weight_on_right: 0.75,
+        weight_on_right_when_best_wrong: 0.25,
+        target_accuracy_when_best_wrong: 0.1,
+        keep_rate: vec![1.0, 0.5],
+        mean_weight: vec![0.7, 0.3],
+    };
+    let report = SoftTargetReport {
+        samples: 16,
+        teacher_accuracy: vec![0.8, 0.6],
+        strongest_wrong: 3,
+        rules: vec![rule],
+    };
+    let table = report.markdown(&["AVER"], &["a", "b"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("| rule |") && lines[0].contains("keep rate (a, b)"));
+    assert_eq!(
+        lines[2],
+        "| AVER | 81.25% | 0.500 | 0.750 | 0.250 | 10.00% | 1.00 / 0.50 | 0.70 / 0.30 |"
+    );
+}
