@@ -261,3 +261,26 @@ pub fn bar_chart(path: impl AsRef<Path>, title: &str, bars: &[Bar]) -> Result<()
     }
     root.present().map_err(|e| err(&e))
 }
+
+/// A distillation run's learning curves ([`crate::train::read_history`]): train accuracy
+/// (on augmented batches) and accuracy on the evaluation split, named `eval_split`, per
+/// epoch, as a [`line_chart`] (feature `train` too).
+///
+/// # Errors
+/// As [`line_chart`].
+#[cfg(feature = "train")]
+pub fn history_chart(
+    path: impl AsRef<Path>,
+    history: &[crate::train::EpochRecord],
+    eval_split: &str,
+) -> Result<()> {
+    let points = |f: fn(&crate::train::EpochRecord) -> f64| {
+        history
+            .iter()
+            .map(|e| (e.epoch as f64, 100.0 * f(e)))
+            .collect()
+    };
+    let train = Series::new("train (augmented)", points(|e| e.train_accuracy));
+    let eval = Series::new(eval_split, points(|e| e.valid_accuracy));
+    line_chart(path, "accuracy per epoch", "epoch", &[train, eval])
+}

@@ -220,8 +220,8 @@ impl SeedRun {
         serde_json::from_str(&text).ok()
     }
 
-    /// Saves the result in `dir/result.json`, written under a temporary name and renamed
-    /// (a stop never leaves half a result).
+    /// Saves the result in `dir/result.json` (creating `dir`), written under a temporary name
+    /// and renamed (a stop never leaves half a result).
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be written.

@@ -10,6 +10,7 @@
 //!   and renames it, so a crash never leaves a half-written file under the final name.
 //!   Any Burn [`Module`] loads; PyTorch keys are used as they are unless remapped with
 //!   [`load_weights_remapped`].
+//! - [`save_json`]: any serialisable value as a JSON file, written the same safe way.
 //! - [`PytorchLayout`]: how a model's parameter names map onto a PyTorch state dict, for
 //!   [`load_weights_with_layout`]; the models in `crate::models` follow RepDistiller's
 //!   `vgg.py` / `resnet.py`.
@@ -349,8 +350,8 @@ fn type_name<M>() -> String {
 }
 
 /// Saves `model`'s weights as a Burn record (`.bpk`) or SafeTensors (`.safetensors`), by
-/// extension. The file is written under a temporary name and renamed, so an interrupted
-/// save leaves any earlier file intact.
+/// extension, creating the file's folder. The file is written under a temporary name and
+/// renamed, so an interrupted save leaves any earlier file intact.
 ///
 /// Batch-norm running statistics are synced first. Burn 0.22 keeps a `RunningState`'s
 /// latest update aside (per thread) until the module is synced, which `valid()` does but
@@ -364,6 +365,13 @@ fn type_name<M>() -> String {
 pub fn save_weights<M: Module>(model: M, path: impl AsRef<Path>) -> crate::Result<()> {
     let path = path.as_ref();
     let format = WeightsFormat::of(path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let source = |source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(source)?;
+    }
     // `valid()` folds every pending running-statistics update into the shared state that
     // saving reads (clones share it); the inference copy itself is not needed.
     drop(model.valid());
@@ -395,6 +403,39 @@ pub fn save_weights<M: Module>(model: M, path: impl AsRef<Path>) -> crate::Resul
             source,
         }
     })
+}
+
+/// Writes `value` as pretty-printed JSON to `path`, creating its folder: under a temporary
+/// name first, then renamed, so a stop never leaves half a file under the final name.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` when the folder or file cannot be written.
+///
+/// # Example
+/// ```
+/// use burn_distill::files::save_json;
+///
+/// let dir = std::env::temp_dir().join(format!("save-json-doc-{}", std::process::id()));
+/// save_json(dir.join("run/result.json"), &serde_json::json!({"accuracy": 0.5})).unwrap();
+/// assert!(std::fs::read_to_string(dir.join("run/result.json")).unwrap().contains("0.5"));
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
+pub fn save_json<T: serde::Serialize + ?Sized>(
+    path: impl AsRef<Path>,
+    value: &T,
+) -> crate::Result<()> {
+    let path = path.as_ref();
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = serde_json::to_string_pretty(value).map_err(|e| io(std::io::Error::other(e)))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let temp = temporary_path(path);
+    std::fs::write(&temp, text + "\n").map_err(io)?;
+    std::fs::rename(&temp, path).map_err(io)
 }
 
 /// `dir/name.tmp.ext`: same extension (the writers check it), same folder (rename is atomic

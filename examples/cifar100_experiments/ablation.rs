@@ -8,12 +8,13 @@ use std::time::Instant;
 
 use burn_distill::charts::{Bar, bar_chart};
 use burn_distill::experiment::{Method, MethodSummary, SeedRun, markdown_table, summarize};
+use burn_distill::files::save_json;
 use burn_distill::{FeatureTarget, Teacher};
 use serde::Serialize;
 
 use crate::Res;
 use crate::distill::{base, run_method};
-use crate::training::{Context, ModelReport, write_json};
+use crate::training::{Context, ModelReport};
 
 #[derive(Debug, Serialize)]
 struct Ablation<'a> {
@@ -137,10 +138,10 @@ pub fn run(
 }
 
 fn write_report(ctx: &Context, ablation: &Ablation, finished: bool) -> Res<()> {
-    let (markdown, out) = (markdown(ablation), &ctx.cli.out);
+    let (markdown, out) = (markdown(ablation)?, &ctx.cli.out);
     let written = std::fs::write(out.join("ablation.md"), &markdown);
     written.map_err(|e| format!("cannot write ablation.md: {e}"))?;
-    write_json(&out.join("ablation.json"), ablation)?;
+    save_json(out.join("ablation.json"), ablation)?;
     let bar = |m: &MethodSummary| Bar::new(&m.method, 100.0 * m.mean, 100.0 * m.std);
     let bars: Vec<Bar> = ablation.methods.iter().map(bar).collect();
     let (split, seeds) = (ablation.eval_split, ablation.seeds.len());
@@ -155,31 +156,17 @@ fn write_report(ctx: &Context, ablation: &Ablation, finished: bool) -> Res<()> {
     Ok(())
 }
 
-fn markdown(a: &Ablation) -> String {
+fn markdown(a: &Ablation) -> Res<String> {
     let (c, split) = (a.config, a.eval_split);
-    let norm = format!("{:?}", c.feature_norm).to_lowercase();
-    let screening = format!("{:?}", c.screening).to_lowercase();
     let mut s = format!(
-        "Student {} (width {}; teachers width {}, {} epochs unless marked -eN) on {} ({} training images, {} \
-         {split} images), {} student epochs, batch {}, seeds {:?}; T = {}, hard 1 / soft 1 / feature {}, feature \
-         norm {norm}; feature term off for {} epoch(s), then ramped over {} epoch(s); screening {screening}, tau \
-         {}. Rows: the library's default with the grid's changes.\n\n\
+        "Student {} on {} training and {} {split} images, seeds {:?}; every row is the library's default \
+         distiller with the grid's changes, over these settings: `{}`.\n\n\
          | teacher | parameters | {split} accuracy |\n|---|---:|---:|\n",
         c.student,
-        c.student_width(),
-        c.width,
-        c.teacher_epochs,
-        c.dataset.name().replace('-', ""),
         a.train_images,
         a.eval_images,
-        c.epochs,
-        c.batch_size,
         a.seeds,
-        c.temperature,
-        c.feature_weight,
-        c.feature_delay_epochs,
-        c.feature_ramp_epochs,
-        c.tau,
+        serde_json::to_string(c)?
     );
     for t in a.teachers {
         s += &format!(
@@ -190,9 +177,9 @@ fn markdown(a: &Ablation) -> String {
         );
     }
     let names: Vec<&str> = a.teachers.iter().map(|t| t.name.as_str()).collect();
-    s += &format!("\n{}", markdown_table(&a.methods, split, &names));
     let (runs, wall) = (a.run_seconds / 60.0, a.wall_seconds / 60.0);
-    s + &format!(
-        "\nStudent runs: {runs:.1} min in all (this invocation: {wall:.1} min wall time).\n"
-    )
+    Ok(s + &format!(
+        "\n{}\nStudent runs: {runs:.1} min in all (this invocation: {wall:.1} min wall time).\n",
+        markdown_table(&a.methods, split, &names)
+    ))
 }

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use burn_distill::data::ImageDataset;
 use burn_distill::models::Architecture;
 use burn_distill::{FeatureNorm, ScreeningRule};
+use clap::{Args, Parser, ValueEnum};
+use serde::{Deserialize, Serialize};
 
 /// Any type the library reads from text, as a clap value parser.
 fn text<T: std::str::FromStr<Err = burn_distill::Error>>(s: &str) -> Result<T, String> {
     s.parse().map_err(|e: burn_distill::Error| e.to_string())
 }
-use clap::{Args, Parser, ValueEnum};
-use serde::{Deserialize, Serialize};
 
 /// burn-distill CIFAR experiments: train teachers, distill a student, evaluate, export, and
 /// compare every weighting method over seeds (ablation). Every run trains with burn-train.

@@ -96,7 +96,6 @@ pub fn run_method(
     seed: u64,
     dir: &Path,
 ) -> Res<(f64, Vec<EpochRecord>)> {
-    crate::create_dir(dir)?;
     let (student, history) = if method.plain {
         let student = ctx.student(seed)?;
         (

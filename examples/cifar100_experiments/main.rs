@@ -9,18 +9,16 @@ mod screening;
 mod training;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn_distill::charts::{Series, line_chart};
-use burn_distill::train::EpochRecord;
+use burn_distill::charts::history_chart;
+use burn_distill::experiment::Method;
+use burn_distill::files::save_json;
 
 use crate::args::{Cli, Preset, Stage};
-use burn_distill::experiment::Method;
-
 use crate::distill::{prescreen_teachers, reload_accuracy, run_method};
-use crate::training::{Context, ModelReport, Report, write_json};
+use crate::training::{ModelReport, Report};
 
 /// The harness's result: any error, reported as one line.
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -65,14 +63,6 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Creates `dir` (and its parents), naming it on failure.
-pub fn create_dir(dir: &Path) -> Res<()> {
-    Ok(
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?,
-    )
-}
-
 fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
     let (config, started) = (&cli.config, Instant::now());
     let (ctx, source) = training::context(cli, config)?;
@@ -87,18 +77,11 @@ fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
          {eval} {split} images from {source})"
     );
     if cli.preset == Preset::Quick {
-        let (teacher_epochs, epochs, narrower) = (
-            config.teacher_epochs,
-            config.epochs,
-            64 / config.width.max(1),
-        );
         println!(
-            "quick preset: a {train}-image subset, {teacher_epochs} teacher / {epochs} student epochs and models \
-             {narrower}x narrower than the paper's. Its numbers show the pipeline works; they are not the paper's \
-             (use --preset paper on a GPU for those)."
+            "quick preset: a subset, few epochs and narrow models. Its numbers show the pipeline works; they are \
+             not the paper's (use --preset paper on a GPU for those)."
         );
     }
-    create_dir(&cli.out)?;
     let mut stages: BTreeSet<Stage> = cli.stages.iter().copied().collect();
     if stages.is_empty() || stages.remove(&Stage::All) {
         stages.extend([Stage::TrainTeachers, Stage::Distill, Stage::Eval]);
@@ -110,7 +93,7 @@ fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
     let train_teachers = !matches!(stages.first(), Some(Stage::Distill | Stage::Eval));
     let (teachers, reports) = training::teachers(&ctx, train_teachers)?;
     report.teachers = reports;
-    write_json(&results, &report)?;
+    save_json(&results, &report)?;
     for stage in stages {
         match stage {
             Stage::TrainTeachers | Stage::All => {}
@@ -121,7 +104,9 @@ fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
                     teachers.clone()
                 };
                 let (_, history) = run_method(&ctx, &teachers, method, config.seed, &cli.out)?;
-                plot_history(&ctx, &history)?;
+                let chart = cli.out.join("accuracy.png");
+                history_chart(&chart, &history, config.eval_split())?;
+                println!("wrote {}", chart.display());
                 report.history = history;
             }
             Stage::Eval => {
@@ -145,28 +130,7 @@ fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
             Stage::Ablation => ablation::run(&ctx, &teachers, &report.teachers, grid)?,
             Stage::Screening => screening::run(&ctx, &teachers, &report.teachers)?,
         }
-        write_json(&results, &report)?;
+        save_json(&results, &report)?;
     }
-    Ok(())
-}
-
-/// Train and evaluation accuracy per epoch of the distilled student, as a PNG.
-fn plot_history(ctx: &Context, history: &[EpochRecord]) -> Res<()> {
-    let path = ctx.cli.out.join("accuracy.png");
-    let points = |f: fn(&EpochRecord) -> f64| {
-        history
-            .iter()
-            .map(|e| (e.epoch as f64, 100.0 * f(e)))
-            .collect()
-    };
-    let train = Series::new("train (augmented)", points(|e| e.train_accuracy));
-    let eval = Series::new(ctx.config.eval_split(), points(|e| e.valid_accuracy));
-    line_chart(
-        &path,
-        "distilled student: accuracy per epoch",
-        "epoch",
-        &[train, eval],
-    )?;
-    println!("wrote {}", path.display());
     Ok(())
 }

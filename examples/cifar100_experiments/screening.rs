@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use burn_distill::files::config_from_json;
+use burn_distill::files::{config_from_json, save_json};
 use burn_distill::{RuleReport, SoftTargetAudit, Teacher, TeacherSelectorConfig, Weighting};
 use serde::{Deserialize, Serialize};
 
 use crate::Res;
-use crate::training::{Context, ModelReport, write_json};
+use crate::training::{Context, ModelReport};
 
 /// One row of screening-rules.json.
 #[derive(Debug, Deserialize)]
@@ -91,7 +91,7 @@ pub fn run(ctx: &Context, teachers: &[Arc<dyn Teacher>], reports: &[ModelReport]
         .iter()
         .zip(report.rules)
         .map(|(rule, report)| RuleResult { rule, report });
-    write_json(&out.join("screening.json"), &results.collect::<Vec<_>>())?;
+    save_json(out.join("screening.json"), &results.collect::<Vec<_>>())?;
     println!("wrote screening.md and screening.json in {}", out.display());
     Ok(())
 }

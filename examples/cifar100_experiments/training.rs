@@ -225,7 +225,6 @@ pub fn teachers(ctx: &Context, train: bool) -> Res<(Teachers, Vec<ModelReport>)>
                 epochs,
                 seed,
             )?;
-            crate::create_dir(&out.join("teachers"))?;
             save_weights(trained.clone(), &path)?;
             trained
         } else {
@@ -298,13 +297,4 @@ impl Report {
             );
         }
     }
-}
-
-/// Writes `value` as JSON under a temporary name, then renames it into place.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Res<()> {
-    let tmp = path.with_extension("tmp");
-    let written = std::fs::write(&tmp, serde_json::to_vec_pretty(value)?);
-    Ok(written
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?)
 }

@@ -217,8 +217,8 @@ fn the_comparison_pairs_every_method_with_the_default() {
     assert_eq!(back, rows[0]);
 }
 
-/// A result reads back as saved; a missing or corrupt file reads as none (the run trains
-/// again); an unwritable folder is an error naming the file.
+/// A result reads back as saved (its folder made when missing); a missing or corrupt file
+/// reads as none (the run trains again); an unwritable folder is an error naming the file.
 #[test]
 fn seed_runs_save_and_load() {
     let dir = temp_path("experiment", "seed-run");
