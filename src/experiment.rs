@@ -356,7 +356,7 @@ pub fn markdown_table(rows: &[MethodSummary], split: &str, teachers: &[&str]) ->
 ///
 /// # Errors
 /// [`Error::ResumeMismatch`] when a checkpoint exists but was made with another identity (or
-/// none was saved): resuming would mix two configurations in one model. [`Error::Io`] when
+/// none was saved), both written as JSON: resuming would mix two configurations in one model. [`Error::Io`] when
 /// `dir/run.json` cannot be written.
 ///
 /// # Example
@@ -372,7 +372,7 @@ pub fn markdown_table(rows: &[MethodSummary], split: &str, teachers: &[&str]) ->
 #[cfg(feature = "train")]
 pub fn resume_point<T>(dir: impl AsRef<Path>, identity: &T, resume: bool) -> Result<usize>
 where
-    T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    T: Serialize + serde::de::DeserializeOwned + PartialEq,
 {
     let dir = dir.as_ref();
     let path = dir.join("run.json");
@@ -383,8 +383,10 @@ where
         if saved.as_ref() != Some(identity) {
             return Err(Error::ResumeMismatch {
                 dir: dir.to_path_buf(),
-                saved: saved.map_or("nothing".to_string(), |s| format!("{s:?}")),
-                given: format!("{identity:?}"),
+                saved: saved.map_or("nothing".into(), |s| {
+                    serde_json::to_string(&s).unwrap_or_default()
+                }),
+                given: serde_json::to_string(identity).unwrap_or_default(),
             });
         }
     }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use burn::tensor::Device;
+use burn_distill::FeatureNorm;
 
 use clap::{Parser, ValueEnum};
 
@@ -41,9 +42,9 @@ pub struct Args {
     /// How the teachers are weighted per sample.
     #[arg(long, value_enum, default_value_t = WeightingChoice::Screened)]
     pub weighting: WeightingChoice,
-    /// Feature distance: plain MSE, or MSE over the teacher map's mean square.
-    #[arg(long, value_enum, default_value_t = FeatureNormChoice::None)]
-    pub feature_norm: FeatureNormChoice,
+    /// Feature distance: none (plain MSE) or teacher (MSE over the teacher map's mean square).
+    #[arg(long, default_value = "none", value_parser = |s: &str| s.parse::<FeatureNorm>().map_err(|e| e.to_string()))]
+    pub feature_norm: FeatureNorm,
     /// Weight of the feature term (0: logits only).
     #[arg(long, default_value_t = 50.0)]
     pub feature_weight: f64,
@@ -75,7 +76,8 @@ pub struct Args {
     pub lr: f64,
     #[arg(long, default_value = "runs/cifar100")]
     pub out: PathBuf,
-    /// Continue the distillation from the last epoch checkpointed in --out.
+    /// Continue the distillation from the last epoch checkpointed in --out; a checkpoint made
+    /// with other training options is refused (--epochs may grow, the devices may change).
     #[arg(long)]
     pub resume: bool,
     /// Skip the baseline: the same student (same initial weights, batches and optimizer)
@@ -123,10 +125,4 @@ pub enum WeightingChoice {
     Confidence,
     /// EBKD's entropy weights.
     Entropy,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FeatureNormChoice {
-    None,
-    Teacher,
 }

@@ -26,14 +26,14 @@ use burn_distill::files::save_weights;
 use burn_distill::models::{FoldBatchNorm, ResNetConfig, VggConfig, parameter_count};
 use burn_distill::train::{Classifier, DistillMetrics, ProgressRenderer, last_checkpoint};
 use burn_distill::{
-    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FeatureNorm,
-    FrozenTeacher, ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, evaluate, prescreen,
+    DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher,
+    ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, evaluate, prescreen,
 };
 use clap::Parser;
 
 mod args;
 
-use args::{Args, Dataset, FeatureNormChoice, Strategy, WeightingChoice};
+use args::{Args, Dataset, Strategy, WeightingChoice};
 
 type Loader = Arc<dyn DataLoader<DistillBatch>>;
 
@@ -191,10 +191,7 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(epochs) = args.feature_delay_epochs {
         loss = loss.with_feature_delay_steps(epochs * steps_per_epoch);
     }
-    let loss = loss.with_feature_norm(match args.feature_norm {
-        FeatureNormChoice::None => FeatureNorm::None,
-        FeatureNormChoice::Teacher => FeatureNorm::TeacherMeanSquare,
-    });
+    let loss = loss.with_feature_norm(args.feature_norm);
     let student = VggConfig::vgg8(classes)
         .with_width(args.width / 2)
         .init(&train_device);
@@ -208,6 +205,18 @@ fn run(args: &Args) -> Result<(), String> {
 
     // 4. burn-train does the loop: metrics, progress, checkpoints (for --resume).
     let run_dir = args.out.join("distill");
+    // What the checkpoint depends on (all but the epoch count, which a resume may raise):
+    // the library refuses to resume a run with other options, naming both.
+    let identity = serde_json::json!({
+        "dataset": format!("{:?}", args.dataset), "weighting": format!("{:?}", args.weighting),
+        "feature_norm": args.feature_norm, "feature_weight": args.feature_weight,
+        "feature_delay_epochs": args.feature_delay_epochs, "teacher_epochs": args.teacher_epochs,
+        "batch_size": args.batch_size, "width": args.width, "limit_train": args.limit_train,
+        "limit_test": args.limit_test, "valid_from_train": args.valid_from_train, "lr": args.lr,
+        "seed": args.seed,
+    });
+    burn_distill::experiment::resume_point(&run_dir, &identity, args.resume)
+        .map_err(|e| e.to_string())?;
     let resume_epoch = if args.resume {
         match last_checkpoint(&run_dir) {
             Some(epoch) if epoch >= args.epochs => {

@@ -735,6 +735,15 @@ fn first_run_downloads_the_data_and_later_runs_use_the_cache() {
         "epoch 2 checkpointed"
     );
     assert_eq!(server.requests(), 1);
+    // Resuming with other options is refused, naming the problem; the checkpoint stays.
+    let refused = tutorial(&format!("http://127.0.0.1:{port}/gone.tar.gz"), "3")
+        .args(["--resume", "--seed", "9"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("another configuration"), "{stderr}");
+    assert!(out.join("distill/checkpoint/model-2.bpk").is_file());
 
     // A bad checksum on a fresh cache: one clear line, exit code 1, nothing left behind.
     let _ = std::fs::remove_dir_all(&cache);
