@@ -1,6 +1,11 @@
 //! The crate's error type.
 
-#[cfg(any(feature = "vision", feature = "files", feature = "train"))]
+#[cfg(any(
+    feature = "vision",
+    feature = "files",
+    feature = "train",
+    feature = "charts"
+))]
 use std::path::PathBuf;
 
 /// Everything a user can get wrong, or that can go wrong at run time, in `burn-distill`.
