@@ -26,14 +26,15 @@ const GRID: &str = include_str!("grid.json");
 /// given (`--temperature`, `--tau`, `--screening`, `--feature-*`).
 pub fn base(c: &RunConfig, steps_per_epoch: usize) -> DistillerConfig {
     let steps = |epochs: f64| (epochs * steps_per_epoch as f64).round() as usize;
-    let selector = TeacherSelectorConfig::new().with_tau(c.tau);
+    let selector = TeacherSelectorConfig::new()
+        .with_tau(c.tau)
+        .with_screening(c.screening.clone());
     let loss = DistillationLossConfig::new()
         .with_temperature(c.temperature)
         .with_feature_weight(c.feature_weight)
         .with_feature_delay_steps(steps(c.feature_delay_epochs))
         .with_feature_ramp_steps(steps(c.feature_ramp_epochs))
         .with_feature_norm(c.feature_norm);
-    let selector = selector.with_screening(c.screening.clone());
     DistillerConfig::new()
         .with_selector(selector)
         .with_loss(loss)
@@ -205,10 +206,12 @@ pub fn reload_accuracy(ctx: &Context, dir: &Path, both: bool) -> Res<f64> {
         )
         .into());
     }
+    // The evaluation batches are read once and shared by both reloads.
+    let batches = ctx.batches(&ctx.eval)?;
     let reload = |path: &Path| -> Res<f64> {
         let fresh = ctx.net(ctx.config.student, ctx.config.student_width())?;
-        let batches = ctx.batches(&ctx.eval)?;
-        Ok(burn_distill::evaluate(&load_weights(fresh, path)?.valid(), batches)?.accuracy)
+        let model = load_weights(fresh, path)?.valid();
+        Ok(burn_distill::evaluate(&model, batches.iter().cloned())?.accuracy)
     };
     let accuracy = reload(&path)?;
     let safetensors = path.with_extension("safetensors");
