@@ -244,6 +244,26 @@ impl SoftTargetAudit {
         Ok(())
     }
 
+    /// Runs `teachers` (inference only, in the selectors' order) on every batch of
+    /// `batches` (inputs of `N` samples, labels `[N]`), [`SoftTargetAudit::update`]s with
+    /// their logits, and returns the report ([`SoftTargetAudit::finish`]).
+    ///
+    /// # Errors
+    /// As [`SoftTargetAudit::update`] and [`SoftTargetAudit::finish`].
+    pub fn run<I: crate::DistillInput>(
+        mut self,
+        teachers: &[std::sync::Arc<dyn crate::Teacher<I>>],
+        batches: impl IntoIterator<Item = (I, Tensor<1, Int>)>,
+    ) -> crate::Result<SoftTargetReport> {
+        for (inputs, labels) in batches {
+            let logits: Vec<Tensor<2>> = (teachers.iter())
+                .map(|t| t.forward(inputs.clone()).logits)
+                .collect();
+            self.update(&logits, labels)?;
+        }
+        self.finish()
+    }
+
     /// The report over every batch given.
     ///
     /// # Errors

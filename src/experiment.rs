@@ -44,7 +44,7 @@ use crate::{DistillerConfig, Error, Result};
 /// A method: a name, the teachers it uses and the fields of the distiller's selector and
 /// loss that differ from a base configuration (JSON objects, merged field by field).
 ///
-/// As JSON, `{"name": ..., "teachers": "all" | "best" | "best-first", "plain": bool,
+/// As JSON, `{"name": ..., "teachers": "all" | "best" | "best-first" | "below-mean", "plain": bool,
 /// "selector": {...}, "loss": {...}}`; every field but `name` may be left out, and an unknown
 /// field is an error.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,11 +83,40 @@ pub enum TeacherChoice {
     /// Every teacher, ordered by cross-entropy, the best first (for
     /// [`crate::FeatureTarget::FirstTeacher`]).
     BestFirst,
+    /// The teachers at or below the mean cross-entropy over the teachers, in the given
+    /// order: pre-screening once before training, as [`crate::prescreen`] with
+    /// [`crate::ScreeningRule::BelowMean`] (the same relative tolerance, `1e-6`).
+    BelowMean,
 }
 
 impl TeacherChoice {
-    /// The teachers this choice keeps, given each one's mean cross-entropy (same order).
-    /// Ties keep the given order.
+    /// The indices of the teachers this choice keeps, in the order it puts them, given
+    /// each teacher's mean cross-entropy. Ties keep the given order; the best teacher is
+    /// always kept.
+    ///
+    /// ```
+    /// use burn_distill::experiment::TeacherChoice;
+    ///
+    /// let ce = [1.2, 0.8, 2.0];
+    /// assert_eq!(TeacherChoice::BestFirst.order(&ce), [1, 0, 2]);
+    /// assert_eq!(TeacherChoice::BelowMean.order(&ce), [0, 1]); // the mean is 1.33
+    /// ```
+    pub fn order(self, cross_entropy: &[f64]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..cross_entropy.len()).collect();
+        let mean = cross_entropy.iter().sum::<f64>() / cross_entropy.len().max(1) as f64;
+        match self {
+            Self::All => {}
+            Self::Best | Self::BestFirst => {
+                order.sort_by(|a, b| cross_entropy[*a].total_cmp(&cross_entropy[*b]));
+                order.truncate(if self == Self::Best { 1 } else { order.len() });
+            }
+            Self::BelowMean => order.retain(|&k| cross_entropy[k] <= mean + mean.abs() * 1e-6),
+        }
+        order
+    }
+
+    /// The teachers this choice keeps ([`TeacherChoice::order`]), given each one's mean
+    /// cross-entropy (same order).
     ///
     /// # Panics
     /// When the two slices differ in length.
@@ -97,15 +126,7 @@ impl TeacherChoice {
             cross_entropy.len(),
             "one cross-entropy per teacher"
         );
-        let mut order: Vec<usize> = (0..teachers.len()).collect();
-        if self != Self::All {
-            order.sort_by(|a, b| cross_entropy[*a].total_cmp(&cross_entropy[*b]));
-        }
-        order.truncate(if self == Self::Best {
-            1
-        } else {
-            teachers.len()
-        });
+        let order = self.order(cross_entropy);
         order.into_iter().map(|k| teachers[k].clone()).collect()
     }
 }
@@ -199,6 +220,119 @@ pub fn load_grid(path: impl AsRef<Path>, base: &DistillerConfig) -> Result<Vec<M
     grid_from_json(&text, base).map_err(|reason| Error::ConfigFile { path, reason })
 }
 
+/// The rows of `grid` whose name contains one of `only` (all rows when `only` is empty),
+/// less those whose name contains one of `skip`: a part of a grid to run.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] (field `only` or `skip`) when no row is left, naming the
+/// patterns and the rows.
+///
+/// # Example
+/// ```
+/// use burn_distill::experiment::{Method, select};
+///
+/// let grid = [Method::new("KD"), Method::new("KD, best"), Method::new("AVER")];
+/// let part = select(&grid, &["KD".into()], &["best".into()]).unwrap();
+/// assert_eq!(part, vec![Method::new("KD")]);
+/// assert!(select(&grid, &["CRD".into()], &[]).is_err());
+/// ```
+pub fn select(grid: &[Method], only: &[String], skip: &[String]) -> Result<Vec<Method>> {
+    let named = |list: &[String], m: &Method| list.iter().any(|o| m.name.contains(o.as_str()));
+    let all: Vec<&str> = grid.iter().map(|m| m.name.as_str()).collect();
+    let none = |field, list: &[String], reason| Error::InvalidConfig {
+        field,
+        value: format!("{list:?} (the rows: {all:?})"),
+        reason,
+    };
+    let rows: Vec<&Method> = (grid.iter())
+        .filter(|m| only.is_empty() || named(only, m))
+        .collect();
+    if rows.is_empty() {
+        return Err(none("only", only, "matches no ablation row"));
+    }
+    let rows: Vec<Method> = rows
+        .into_iter()
+        .filter(|m| !named(skip, m))
+        .cloned()
+        .collect();
+    match rows.is_empty() {
+        true => Err(none("skip", skip, "leaves no ablation row")),
+        false => Ok(rows),
+    }
+}
+
+/// Runs every method of `methods` on every seed of `seeds`, method by method, each (method,
+/// seed) cell in its own folder `dir/<slug>-seed<seed>` ([`Method::slug`], created here),
+/// and returns the results as `runs[method][seed]`.
+///
+/// `cell(method, seed, folder)` trains one cell and returns its result; its `seconds` is
+/// set here to the cell's wall time, and the result is saved in the folder
+/// ([`SeedRun::save`]). With `resume`, a cell whose folder holds a saved result is not run
+/// again: the result is loaded. After each method, `after` gets the results so far, so that
+/// a long comparison that stops still leaves its table. One line is printed per cell.
+///
+/// # Errors
+/// The first error of `cell` or `after`, or of making a folder or saving a result
+/// ([`Error::Io`]); the cells finished before it keep their saved results.
+///
+/// # Example
+/// ```
+/// use std::path::Path;
+/// use burn_distill::experiment::{Method, SeedRun, run_grid};
+///
+/// let dir = std::env::temp_dir().join(format!("run-grid-doc-{}", std::process::id()));
+/// let methods = [Method::new("default"), Method::new("other")];
+/// let train = |m: &Method, seed: u64, _: &Path| -> burn_distill::Result<SeedRun> {
+///     let accuracy = if m.name == "default" { 0.7 } else { 0.6 } + seed as f64 / 100.0;
+///     Ok(SeedRun { accuracy, ..SeedRun::default() })
+/// };
+/// let runs = run_grid(&methods, &[1, 2], &dir, false, train, |_| Ok(())).unwrap();
+/// assert_eq!(runs[1][0].accuracy, 0.61);
+/// // Resumed: every cell's result is loaded, none trains again.
+/// let never = |_: &Method, _: u64, _: &Path| -> burn_distill::Result<SeedRun> { unreachable!() };
+/// assert_eq!(run_grid(&methods, &[1, 2], &dir, true, never, |_| Ok(())).unwrap(), runs);
+/// # std::fs::remove_dir_all(dir).unwrap();
+/// ```
+pub fn run_grid<E: From<Error>>(
+    methods: &[Method],
+    seeds: &[u64],
+    dir: impl AsRef<Path>,
+    resume: bool,
+    mut cell: impl FnMut(&Method, u64, &Path) -> std::result::Result<SeedRun, E>,
+    mut after: impl FnMut(&[Vec<SeedRun>]) -> std::result::Result<(), E>,
+) -> std::result::Result<Vec<Vec<SeedRun>>, E> {
+    let mut runs: Vec<Vec<SeedRun>> = Vec::with_capacity(methods.len());
+    for method in methods {
+        let mut per_seed = Vec::with_capacity(seeds.len());
+        for &seed in seeds {
+            let name = &method.name;
+            let folder = dir.as_ref().join(format!("{}-seed{seed}", method.slug()));
+            if let Some(result) = SeedRun::load(&folder).filter(|_| resume) {
+                let file = folder.join("result.json");
+                println!(
+                    "{name} (seed {seed}): finished earlier, reusing {}",
+                    file.display()
+                );
+                per_seed.push(result);
+                continue;
+            }
+            println!("\n== {name} (seed {seed}) ==");
+            std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
+                path: folder.clone(),
+                source,
+            })?;
+            let started = std::time::Instant::now();
+            let mut result = cell(method, seed, &folder)?;
+            result.seconds = started.elapsed().as_secs_f64();
+            result.save(&folder)?;
+            per_seed.push(result);
+        }
+        runs.push(per_seed);
+        after(&runs)?;
+    }
+    Ok(runs)
+}
+
 /// What one (method, seed) run produced.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeedRun {
@@ -220,8 +354,8 @@ impl SeedRun {
         serde_json::from_str(&text).ok()
     }
 
-    /// Saves the result in `dir/result.json` (creating `dir`), written under a temporary name
-    /// and renamed (a stop never leaves half a result).
+    /// Saves the result in `dir/result.json` (`dir` must exist), written under a temporary
+    /// name and renamed (a stop never leaves half a result).
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be written.
@@ -400,4 +534,80 @@ where
     std::fs::write(&temp, text).map_err(io)?;
     std::fs::rename(&temp, &path).map_err(io)?;
     Ok(epoch.unwrap_or(0))
+}
+
+/// A trained model's size and accuracy: a row of the table that compares a student with its
+/// teachers ([`ModelReport::markdown`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelReport {
+    /// The model's name.
+    pub name: String,
+    /// Its parameters, counted as PyTorch does ([`crate::models::parameter_count`] for the
+    /// model zoo).
+    pub params: usize,
+    /// The size of its weights file in bytes (0 when there is none).
+    pub bytes: u64,
+    /// Its accuracy on the evaluation split, in `[0, 1]`.
+    pub accuracy: f64,
+}
+
+impl ModelReport {
+    /// The row of a model with `params` parameters whose weights are in the file `weights`
+    /// (its size is read here; 0 when it cannot be).
+    pub fn new(
+        name: impl Into<String>,
+        params: usize,
+        weights: impl AsRef<Path>,
+        accuracy: f64,
+    ) -> Self {
+        let bytes = std::fs::metadata(weights).map_or(0, |m| m.len());
+        let name = name.into();
+        Self {
+            name,
+            params,
+            bytes,
+            accuracy,
+        }
+    }
+
+    /// The rows as a markdown table (parameters, size on disk in MB, accuracy on `split` in
+    /// percent) and, when `student` is given, a line with how many times fewer parameters it
+    /// has than the largest of the other rows.
+    ///
+    /// ```
+    /// use burn_distill::experiment::ModelReport;
+    ///
+    /// let teacher = ModelReport { name: "vgg13".into(), params: 9_000_000, bytes: 36_000_000, accuracy: 0.75 };
+    /// let student = ModelReport { name: "vgg8".into(), params: 4_000_000, bytes: 16_000_000, accuracy: 0.72 };
+    /// let table = ModelReport::markdown(&[teacher], Some(&student), "test");
+    /// assert!(table.contains("| vgg8 | 4000000 | 16.00 MB | 72.00% |"));
+    /// assert!(table.ends_with("the student has 2.25x fewer parameters than the largest teacher (vgg13)\n"));
+    /// ```
+    pub fn markdown(
+        teachers: &[ModelReport],
+        student: Option<&ModelReport>,
+        split: &str,
+    ) -> String {
+        let mut s = format!(
+            "| model | parameters | size on disk | {split} accuracy |\n|---|---:|---:|---:|\n"
+        );
+        for m in teachers.iter().chain(student) {
+            let (mb, accuracy) = (m.bytes as f64 / 1e6, 100.0 * m.accuracy);
+            s += &format!(
+                "| {} | {} | {mb:.2} MB | {accuracy:.2}% |\n",
+                m.name, m.params
+            );
+        }
+        if let (Some(student), Some(largest)) = (student, teachers.iter().max_by_key(|t| t.params))
+        {
+            let (ratio, name) = (
+                largest.params as f64 / student.params.max(1) as f64,
+                &largest.name,
+            );
+            s += &format!(
+                "\ncompression: the student has {ratio:.2}x fewer parameters than the largest teacher ({name})\n"
+            );
+        }
+        s
+    }
 }

@@ -35,6 +35,45 @@ impl Prescreen {
     ) -> Vec<Arc<dyn Teacher<I>>> {
         self.kept.iter().map(|&i| teachers[i].clone()).collect()
     }
+
+    /// One line per teacher (named by `names`, in the given order): its mean cross-entropy,
+    /// its accuracy and whether it was kept.
+    ///
+    /// ```
+    /// use burn_distill::Prescreen;
+    ///
+    /// let result = Prescreen {
+    ///     mean_cross_entropy: vec![0.9, 2.5],
+    ///     accuracy: vec![0.75, 0.4],
+    ///     kept: vec![0],
+    ///     samples: 1000,
+    /// };
+    /// let lines = result.describe(&["vgg13", "weak"]);
+    /// assert_eq!(lines.lines().nth(1).unwrap(), "    teacher weak           cross-entropy 2.500  accuracy  40.0%  dropped");
+    /// ```
+    ///
+    /// # Panics
+    /// When `names` has fewer names than there are teachers.
+    pub fn describe(&self, names: &[&str]) -> String {
+        assert!(names.len() >= self.accuracy.len(), "one name per teacher");
+        let line = |(i, name): (usize, &&str)| {
+            let verdict = if self.kept.contains(&i) {
+                "kept"
+            } else {
+                "dropped"
+            };
+            let (ce, accuracy) = (self.mean_cross_entropy[i], 100.0 * self.accuracy[i]);
+            format!(
+                "    teacher {name:<14} cross-entropy {ce:.3}  accuracy {accuracy:5.1}%  {verdict}\n"
+            )
+        };
+        names
+            .iter()
+            .take(self.accuracy.len())
+            .enumerate()
+            .map(line)
+            .collect()
+    }
 }
 
 /// Runs every teacher on `batches` (inputs of `N` samples, labels `[N]`), measures

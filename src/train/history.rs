@@ -9,6 +9,34 @@ use serde::{Deserialize, Serialize};
 
 use super::{LossPart, LossPartMetric, LossPartsInput, TeacherStat};
 
+/// Registers the metrics of a plain classifier run ([`crate::train::Classifier`], or any
+/// model whose outputs give accuracy and loss): accuracy (train and validation) and the
+/// training loss, the first metrics [`DistillMetrics`] registers too.
+///
+/// ```no_run
+/// use burn_distill::train::{Classifier, ClassifierMetrics};
+/// # fn run(training: burn::train::SupervisedTraining<Classifier<burn_distill::models::Vgg>>) {
+/// let training = training.classifier_metrics();
+/// # }
+/// ```
+pub trait ClassifierMetrics: Sized {
+    /// The run with accuracy (train and validation) and the training loss registered.
+    fn classifier_metrics(self) -> Self;
+}
+
+impl<M> ClassifierMetrics for SupervisedTraining<M>
+where
+    M: LearnerModel,
+    <M as TrainStep>::Output: Adaptor<AccuracyInput> + Adaptor<burn::train::metric::LossInput>,
+    <M as InferenceStep>::Output: Adaptor<AccuracyInput>,
+{
+    fn classifier_metrics(self) -> Self {
+        self.metric_train_numeric(AccuracyMetric::new())
+            .metric_valid_numeric(AccuracyMetric::new())
+            .metric_train_numeric(LossMetric::new())
+    }
+}
+
 /// Registers the metrics [`read_history`] reads on a burn-train run of a
 /// [`crate::Distiller`]: accuracy (train and validation), the loss and the learning rate;
 /// each loss part ([`LossPart`]) and the feature term's scheduled weight; each teacher's keep
@@ -34,9 +62,7 @@ where
 {
     fn distill_metrics(self, teachers: usize) -> Self {
         let mut training = self
-            .metric_train_numeric(AccuracyMetric::new())
-            .metric_valid_numeric(AccuracyMetric::new())
-            .metric_train_numeric(LossMetric::new())
+            .classifier_metrics()
             .metric_train_numeric(LearningRateMetric::new())
             .metric_train_numeric(LossPartMetric::feature_weight());
         for part in [LossPart::Hard, LossPart::Soft, LossPart::Feature] {
@@ -100,6 +126,51 @@ pub struct EpochRecord {
     pub keep_rate: Vec<f64>,
     /// Per teacher: its mean weight.
     pub mean_weight: Vec<f64>,
+}
+
+impl EpochRecord {
+    /// Puts the per-teacher lists in the order the teachers were first given, for a run on
+    /// some of them or on them reordered: `order[i]` is the given index of the run's teacher
+    /// `i` (as [`crate::experiment::TeacherChoice::order`] returns). The lists then follow
+    /// increasing given index. A list whose length is not `order`'s is left as it is.
+    ///
+    /// ```
+    /// # let mut record: burn_distill::train::EpochRecord = serde_json::from_str(r#"{"epoch": 1,
+    /// #     "learning_rate": 0.1, "loss": 1, "hard": 1, "soft": 1, "feature": 0, "train_accuracy": 0.5,
+    /// #     "valid_accuracy": 0.5, "keep_rate": [], "mean_weight": []}"#).unwrap();
+    /// // A run on given teachers 2 and 0, in that order (the best first).
+    /// record.keep_rate = vec![1.0, 0.25];
+    /// record.in_given_order(&[2, 0]);
+    /// assert_eq!(record.keep_rate, [0.25, 1.0]); // teacher 0, then teacher 2
+    /// ```
+    pub fn in_given_order(&mut self, order: &[usize]) {
+        let mut by_given: Vec<usize> = (0..order.len()).collect();
+        by_given.sort_by_key(|&i| order[i]);
+        for list in [&mut self.keep_rate, &mut self.mean_weight] {
+            if list.len() == order.len() {
+                *list = by_given.iter().map(|&i| list[i]).collect();
+            }
+        }
+    }
+
+    /// One line per teacher (named by `names`, in the lists' order): its keep rate and mean
+    /// weight in this epoch.
+    ///
+    /// # Panics
+    /// When `names` has fewer names than the lists have teachers.
+    pub fn describe_teachers(&self, names: &[&str]) -> String {
+        let line = |(k, (kept, weight)): (usize, (&f64, &f64))| {
+            let name = names[k];
+            format!(
+                "    teacher {name:<14} kept {:5.1}%  mean weight {weight:.3}\n",
+                100.0 * kept
+            )
+        };
+        (self.keep_rate.iter().zip(&self.mean_weight))
+            .enumerate()
+            .map(line)
+            .collect()
+    }
 }
 
 /// The per-epoch history of the burn-train run in `dir` of a distiller with `teachers`

@@ -53,9 +53,13 @@ mod history;
 #[cfg(feature = "train")]
 mod learner;
 #[cfg(feature = "train")]
-pub use history::{DistillMetrics, EpochRecord, last_checkpoint, read_history};
+pub use history::{ClassifierMetrics, DistillMetrics, EpochRecord, last_checkpoint, read_history};
+#[cfg(feature = "train")]
+mod recipe;
 #[cfg(feature = "train")]
 pub use learner::*;
+#[cfg(feature = "train")]
+pub use recipe::SgdRecipeConfig;
 
 /// A labelled batch of inputs (images by default).
 ///

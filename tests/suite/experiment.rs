@@ -3,8 +3,8 @@
 //! the t-interval formula by hand), and the resume check of a run folder.
 
 use burn_distill::experiment::{
-    Method, MethodSummary, SeedRun, TeacherChoice, grid_from_json, load_grid, markdown_table,
-    resume_point, summarize,
+    Method, MethodSummary, ModelReport, SeedRun, TeacherChoice, grid_from_json, load_grid,
+    markdown_table, resume_point, run_grid, select, summarize,
 };
 use burn_distill::{
     DistillationLossConfig, DistillerConfig, Error, FeatureTarget, Granularity, ScreeningRule,
@@ -267,5 +267,200 @@ fn resume_point_refuses_another_configuration() {
     // Without --resume the run starts afresh and its identity replaces the old one.
     assert_eq!(resume_point(&dir, &id(7), false).unwrap(), 0);
     assert_eq!(resume_point(&dir, &id(7), true).unwrap(), 2);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Below-mean keeps the teachers at or below the mean cross-entropy, in the given order. By
+/// hand: (0.9 + 0.4 + 0.9 + 0.2) / 4 = 0.6, so b and d. A teacher exactly at the mean is kept
+/// (all equal: all kept), and one teacher is always its own mean.
+#[test]
+fn below_mean_keeps_the_teachers_at_or_below_the_mean() {
+    let teachers = ["a", "b", "c", "d"];
+    assert_eq!(
+        TeacherChoice::BelowMean.arrange(&teachers, &[0.9, 0.4, 0.9, 0.2]),
+        ["b", "d"]
+    );
+    assert_eq!(
+        TeacherChoice::BelowMean.order(&[0.9, 0.4, 0.9, 0.2]),
+        [1, 3]
+    );
+    assert_eq!(TeacherChoice::BelowMean.order(&[0.5, 0.5, 0.5]), [0, 1, 2]);
+    assert_eq!(TeacherChoice::BelowMean.order(&[3.0]), [0]);
+    // 1.0 and 2.0 around a mean of 1.5: the tolerance (1e-6 relative) does not keep 2.0.
+    assert_eq!(TeacherChoice::BelowMean.order(&[1.0, 2.0]), [0]);
+    // The order of best-first, and the indices behind best.
+    assert_eq!(
+        TeacherChoice::BestFirst.order(&[0.9, 0.4, 0.9, 0.2]),
+        [3, 1, 0, 2]
+    );
+    assert_eq!(TeacherChoice::Best.order(&[0.9, 0.4, 0.9, 0.2]), [3]);
+    // In a grid row.
+    let grid = grid_from_json(r#"[{"name": "p", "teachers": "below-mean"}]"#, &base()).unwrap();
+    assert_eq!(grid[0].teachers, TeacherChoice::BelowMean);
+}
+
+/// `--only` keeps the rows containing one of its patterns, `--skip` then drops those
+/// containing one of its own, the grid's order kept; a selection that leaves nothing is an
+/// error naming the patterns.
+#[test]
+fn select_keeps_the_rows_asked_for() {
+    let grid: Vec<Method> = ["KD", "KD, best", "AVER", "AVER + features"]
+        .into_iter()
+        .map(Method::new)
+        .collect();
+    let names = |rows: Vec<Method>| rows.into_iter().map(|m| m.name).collect::<Vec<_>>();
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(select(&grid, &[], &[]).unwrap()), names(grid.clone()));
+    assert_eq!(
+        names(select(&grid, &s(&["AVER", "best"]), &[]).unwrap()),
+        ["KD, best", "AVER", "AVER + features"]
+    );
+    assert_eq!(
+        names(select(&grid, &[], &s(&["features", "KD"])).unwrap()),
+        ["AVER"]
+    );
+    let err = select(&grid, &s(&["CRD"]), &[]).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { field: "only", value, .. } if value.contains("CRD")),
+        "{err}"
+    );
+    assert!(err.to_string().contains("matches no ablation row"), "{err}");
+    let err = select(&grid, &s(&["AVER"]), &s(&["AVER"])).unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidConfig { field: "skip", .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("leaves no ablation row"), "{err}");
+}
+
+/// Every (method, seed) cell runs once, method by method, in its own folder (made for it),
+/// with its time recorded and its result saved; `after` sees the results so far after each
+/// method. Resumed, saved cells are loaded and only the missing one runs. An error in a cell
+/// stops the grid and keeps the results saved before it.
+#[test]
+fn run_grid_runs_each_cell_once_and_resumes() {
+    let dir = temp_path("experiment", "run-grid");
+    let methods = [Method::new("default"), Method::new("AVER, logits")];
+    let mut calls = Vec::new();
+    let mut seen = Vec::new();
+    let runs = run_grid(
+        &methods,
+        &[7, 8],
+        &dir,
+        false,
+        |m: &Method, seed: u64, folder: &std::path::Path| -> burn_distill::Result<SeedRun> {
+            assert!(folder.is_dir(), "{}", folder.display());
+            calls.push((m.name.clone(), seed, folder.to_path_buf()));
+            Ok(SeedRun {
+                accuracy: seed as f64 / 10.0 + if m.name == "default" { 0.0 } else { 0.05 },
+                seconds: -1.0,
+                ..SeedRun::default()
+            })
+        },
+        |so_far: &[Vec<SeedRun>]| -> burn_distill::Result<()> {
+            seen.push(so_far.len());
+            Ok(())
+        },
+    )
+    .unwrap();
+    let expected_folders = [
+        "default-seed7",
+        "default-seed8",
+        "aver--logits-seed7",
+        "aver--logits-seed8",
+    ];
+    assert_eq!(calls.len(), 4);
+    for ((_, _, folder), name) in calls.iter().zip(expected_folders) {
+        assert_eq!(folder, &dir.join(name));
+        assert!(folder.join("result.json").is_file());
+    }
+    assert_eq!(
+        calls
+            .iter()
+            .map(|(m, s, _)| (m.as_str(), *s))
+            .collect::<Vec<_>>(),
+        [
+            ("default", 7),
+            ("default", 8),
+            ("AVER, logits", 7),
+            ("AVER, logits", 8)
+        ]
+    );
+    assert_eq!(seen, [1, 2]);
+    assert_eq!(runs[1][1].accuracy, 0.8 + 0.05);
+    // The time is measured here, whatever the cell said.
+    assert!(runs.iter().flatten().all(|r| r.seconds >= 0.0));
+
+    // Resumed after losing one result: only that cell runs again.
+    std::fs::remove_file(dir.join("aver--logits-seed8/result.json")).unwrap();
+    let mut again = Vec::new();
+    let resumed = run_grid(
+        &methods,
+        &[7, 8],
+        &dir,
+        true,
+        |m: &Method, seed: u64, _: &std::path::Path| -> burn_distill::Result<SeedRun> {
+            again.push((m.name.clone(), seed));
+            Ok(runs[1][1].clone())
+        },
+        |_: &[Vec<SeedRun>]| -> burn_distill::Result<()> { Ok(()) },
+    )
+    .unwrap();
+    assert_eq!(again, [("AVER, logits".to_string(), 8)]);
+    assert_eq!(resumed[0], runs[0]);
+    assert_eq!(resumed[1][0], runs[1][0]);
+
+    // Without resume every cell runs; the first error stops the grid.
+    let failed = run_grid(
+        &methods,
+        &[7, 8],
+        &dir,
+        false,
+        |m: &Method, seed: u64, _: &std::path::Path| -> burn_distill::Result<SeedRun> {
+            match (m.name == "default", seed) {
+                (false, 8) => Err(Error::NonFinite {
+                    what: "the loss".into(),
+                }),
+                _ => Ok(SeedRun::default()),
+            }
+        },
+        |_: &[Vec<SeedRun>]| -> burn_distill::Result<()> { Ok(()) },
+    );
+    assert!(matches!(failed, Err(Error::NonFinite { .. })));
+    // The cells before the error saved their new results; the failed cell's folder keeps
+    // the result saved by the earlier run.
+    let saved = |name: &str| SeedRun::load(dir.join(name)).unwrap().accuracy;
+    assert_eq!(saved("aver--logits-seed7"), 0.0);
+    assert_eq!(saved("aver--logits-seed8"), 0.8 + 0.05);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// The size table: one row per model (MB = 10^6 bytes, accuracy in percent), and the
+/// compression line only with a student: largest teacher's parameters / the student's.
+#[test]
+fn model_reports_tabulate_size_accuracy_and_compression() {
+    let dir = temp_path("experiment", "model-report");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("t.bpk"), vec![0u8; 2_500_000]).unwrap();
+    let teacher = ModelReport::new("vgg13", 9_400_000, dir.join("t.bpk"), 0.7512);
+    assert_eq!(teacher.bytes, 2_500_000);
+    let other = ModelReport::new("resnet8x4", 1_200_000, dir.join("missing.bpk"), 0.7);
+    assert_eq!(other.bytes, 0);
+    let student = ModelReport::new("vgg8", 4_700_000, dir.join("missing.bpk"), 0.7);
+    let table = ModelReport::markdown(&[teacher.clone(), other.clone()], None, "validation");
+    assert_eq!(
+        table,
+        "| model | parameters | size on disk | validation accuracy |\n|---|---:|---:|---:|\n\
+         | vgg13 | 9400000 | 2.50 MB | 75.12% |\n| resnet8x4 | 1200000 | 0.00 MB | 70.00% |\n"
+    );
+    let with = ModelReport::markdown(&[teacher, other], Some(&student), "test");
+    assert!(
+        with.contains("| vgg8 | 4700000 | 0.00 MB | 70.00% |"),
+        "{with}"
+    );
+    assert!(
+        with.ends_with("student has 2.00x fewer parameters than the largest teacher (vgg13)\n"),
+        "{with}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -479,3 +479,191 @@ fn soft_target_report_renders_one_row_per_rule() {
         "| AVER | 81.25% | 0.500 | 0.750 | 0.250 | 10.00% | 1.00 / 0.50 | 0.70 / 0.30 |"
     );
 }
+
+/// The SGD recipe's schedule is PyTorch's MultiStepLR by step: the rate at optimizer step s
+/// (from 0) is lr · gamma^(number of milestones <= s). By hand for 10 epochs of 3 steps,
+/// decays after 50 % and 80 % (epochs 5 and 8: steps 15 and 24): 0.1 for steps 0..15, 0.01
+/// for 15..24, 0.001 for 24..30. Fractions that round to epoch 0 or to the end, and repeats,
+/// are dropped; bad values are errors naming the field.
+#[test]
+fn sgd_recipe_decays_at_the_fractions_given() {
+    use burn_distill::train::SgdRecipeConfig;
+
+    let recipe = SgdRecipeConfig::new()
+        .with_lr(0.1)
+        .with_decay_at(vec![0.8, 0.5]);
+    assert_eq!(recipe.decay_steps(10, 3).unwrap(), [15, 24]);
+    let mut schedule = recipe.schedule(10, 3).unwrap().init().unwrap();
+    for step in 0..30 {
+        let want = match step {
+            0..15 => 0.1,
+            15..24 => 0.01,
+            _ => 0.001,
+        };
+        let got = schedule.step().base();
+        assert!((got - want).abs() < 1e-12, "step {step}: {got} != {want}");
+    }
+    // The defaults: CRD's 240 epochs decay after epochs 150, 180 and 210.
+    let crd = SgdRecipeConfig::new();
+    assert_eq!(
+        (crd.lr, crd.momentum, crd.weight_decay, crd.gamma),
+        (0.05, 0.9, 5e-4, 0.1)
+    );
+    assert_eq!(crd.decay_steps(240, 1).unwrap(), [150, 180, 210]);
+    // 0 and 1 fall on the run's ends; 0.74 and 0.75 both round to epoch 3 of 4.
+    let edges = SgdRecipeConfig::new().with_decay_at(vec![0.0, 1.0, 0.74, 0.75]);
+    assert_eq!(edges.decay_steps(4, 10).unwrap(), [30]);
+    assert_eq!(
+        SgdRecipeConfig::new()
+            .with_decay_at(vec![])
+            .decay_steps(4, 10)
+            .unwrap(),
+        Vec::<usize>::new()
+    );
+    for (recipe, field) in [
+        (SgdRecipeConfig::new().with_lr(0.0), "lr"),
+        (SgdRecipeConfig::new().with_lr(f64::NAN), "lr"),
+        (SgdRecipeConfig::new().with_gamma(-0.1), "gamma"),
+        (SgdRecipeConfig::new().with_momentum(-0.5), "momentum"),
+        (
+            SgdRecipeConfig::new().with_weight_decay(f64::INFINITY),
+            "weight_decay",
+        ),
+        (SgdRecipeConfig::new().with_decay_at(vec![1.5]), "decay_at"),
+        (
+            SgdRecipeConfig::new().with_decay_at(vec![f64::NAN]),
+            "decay_at",
+        ),
+    ] {
+        let err = recipe.schedule(10, 3).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidConfig { field: f, .. } if *f == field),
+            "{field}: {err}"
+        );
+    }
+}
+
+/// A run on some of the teachers, reordered, reports its telemetry in the given order; the
+/// per-teacher lines name each teacher with its keep rate (percent) and mean weight.
+#[test]
+fn epoch_records_follow_the_given_order_and_describe_teachers() {
+    let mut record: burn_distill::train::EpochRecord = serde_json::from_value(serde_json::json!({
+        "epoch": 1, "learning_rate": 0.1, "loss": 1.0, "hard": 1.0, "soft": 1.0,
+        "feature": 0.0, "train_accuracy": 0.5, "valid_accuracy": 0.5,
+        "keep_rate": [1.0, 0.5, 0.25], "mean_weight": [0.6, 0.3, 0.1]
+    }))
+    .unwrap();
+    let lines = record.describe_teachers(&["vgg13", "vgg8", "resnet8x4"]);
+    assert_eq!(
+        lines,
+        "    teacher vgg13          kept 100.0%  mean weight 0.600\n\
+         \x20   teacher vgg8           kept  50.0%  mean weight 0.300\n\
+         \x20   teacher resnet8x4      kept  25.0%  mean weight 0.100\n"
+    );
+    // The run's teachers were given teachers 3, 0 and 1 (best first): the lists follow the
+    // given indices 0, 1, 3.
+    record.in_given_order(&[3, 0, 1]);
+    assert_eq!(record.keep_rate, [0.5, 0.25, 1.0]);
+    assert_eq!(record.mean_weight, [0.3, 0.1, 0.6]);
+    // The identity, and a list of another length, are left as they are.
+    record.in_given_order(&[0, 1, 2]);
+    assert_eq!(record.keep_rate, [0.5, 0.25, 1.0]);
+    record.mean_weight.clear();
+    record.in_given_order(&[2, 1, 0]);
+    assert_eq!(
+        (record.keep_rate.as_slice(), record.mean_weight.len()),
+        (&[1.0, 0.25, 0.5][..], 0)
+    );
+}
+
+/// Pre-screening's lines: each teacher's cross-entropy (3 decimals), accuracy (percent, 1
+/// decimal) and verdict.
+#[test]
+fn prescreen_describes_every_teacher() {
+    let result = burn_distill::Prescreen {
+        mean_cross_entropy: vec![0.8125, 2.5],
+        accuracy: vec![0.755, 0.125],
+        kept: vec![0],
+        samples: 200,
+    };
+    assert_eq!(
+        result.describe(&["vgg13", "weak"]),
+        "    teacher vgg13          cross-entropy 0.812  accuracy  75.5%  kept\n\
+         \x20   teacher weak           cross-entropy 2.500  accuracy  12.5%  dropped\n"
+    );
+}
+
+/// A teacher that returns its input, times a factor, as logits.
+#[derive(Debug)]
+struct Scaled(f64);
+
+impl burn_distill::Teacher<Tensor<2>> for Scaled {
+    fn name(&self) -> &str {
+        "scaled"
+    }
+    fn num_classes(&self) -> usize {
+        3
+    }
+    fn feature_specs(&self) -> Option<Vec<burn_distill::FeatureSpec>> {
+        None
+    }
+    fn forward(&self, input: Tensor<2>) -> burn_distill::ModelOutput {
+        burn_distill::ModelOutput {
+            logits: input.mul_scalar(self.0),
+            features: Vec::new(),
+        }
+    }
+}
+
+/// Running the audit on teachers and batches gives the report of updating it by hand with
+/// the teachers' logits, batch by batch.
+#[test]
+fn soft_target_audit_runs_teachers_over_batches() {
+    use std::sync::Arc;
+    let (_, device) = cpu_devices().remove(0);
+    let teachers: Vec<Arc<dyn burn_distill::Teacher<Tensor<2>>>> = vec![
+        Arc::new(Scaled(1.0)),
+        Arc::new(Scaled(-1.0)),
+        Arc::new(Scaled(0.5)),
+    ];
+    let batches = [
+        (
+            matrix(&[vec![2.0, 0.0, 1.0], vec![0.0, 3.0, 0.5]], &device),
+            labels(&[0, 1], &device),
+        ),
+        (
+            matrix(&[vec![0.1, 0.2, 0.3], vec![1.0, -1.0, 0.0]], &device),
+            labels(&[2, 1], &device),
+        ),
+    ];
+    let selectors = || {
+        [
+            TeacherSelectorConfig::unscreened(Weighting::Average),
+            TeacherSelectorConfig::new().with_granularity(Granularity::PerSample),
+        ]
+        .map(|c| c.init(3).unwrap())
+        .to_vec()
+    };
+    let mut by_hand = SoftTargetAudit::new(selectors(), 2.0, 0).unwrap();
+    for (x, y) in batches.clone() {
+        let logits: Vec<Tensor<2>> = teachers
+            .iter()
+            .map(|t| t.forward(x.clone()).logits)
+            .collect();
+        by_hand.update(&logits, y).unwrap();
+    }
+    let run = SoftTargetAudit::new(selectors(), 2.0, 0)
+        .unwrap()
+        .run(&teachers, batches)
+        .unwrap();
+    assert_eq!(run, by_hand.finish().unwrap());
+    assert_eq!(run.samples, 4);
+    // No batches: the same error as finishing an empty audit.
+    let empty = SoftTargetAudit::new(selectors(), 2.0, 0)
+        .unwrap()
+        .run(&teachers, []);
+    assert!(
+        matches!(empty, Err(Error::ShapeMismatch { .. })),
+        "{empty:?}"
+    );
+}
