@@ -17,14 +17,15 @@ use burn::optim::AdamConfig;
 use burn::optim::lr_scheduler::constant::ConstantLr;
 use burn::tensor::Device;
 use burn::tensor::distributed::{DistributedConfig, ReduceOperation};
-use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{ExecutionStrategy, Learner, MultiDeviceOptim, SupervisedTraining};
 use burn_distill::data::{
     Augmentation, CifarVariant, EpochLoader, ImageBatcher, ImageData, Split, cifar,
 };
 use burn_distill::files::save_weights;
 use burn_distill::models::{FoldBatchNorm, ResNetConfig, VggConfig, parameter_count};
-use burn_distill::train::{Classifier, DistillMetrics, ProgressRenderer, last_checkpoint};
+use burn_distill::train::{
+    Classifier, ClassifierMetrics, DistillMetrics, ProgressRenderer, last_checkpoint,
+};
 use burn_distill::{
     DistillBatch, DistillationLossConfig, DistillerConfig, FeatureModel, FrozenTeacher,
     ScreeningRule, Teacher, TeacherSelectorConfig, Weighting, evaluate, prescreen,
@@ -308,9 +309,7 @@ fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let result =
             SupervisedTraining::new(args.out.join("alone"), train_loader(0), test_loader.clone())
-                .metric_train_numeric(AccuracyMetric::new())
-                .metric_valid_numeric(AccuracyMetric::new())
-                .metric_train_numeric(LossMetric::new())
+                .classifier_metrics()
                 .renderer(Box::new(ProgressRenderer::new()))
                 .num_epochs(args.epochs)
                 .launch(Learner::new(
@@ -416,9 +415,7 @@ where
         train.clone(),
         test.clone(),
     )
-    .metric_train_numeric(AccuracyMetric::new())
-    .metric_valid_numeric(AccuracyMetric::new())
-    .metric_train_numeric(LossMetric::new())
+    .classifier_metrics()
     .renderer(Box::new(ProgressRenderer::new()))
     .num_epochs(args.teacher_epochs)
     .launch(Learner::new(

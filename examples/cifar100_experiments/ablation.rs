@@ -3,18 +3,21 @@
 //! right after seeding the device), data order and augmentation (seeded by the run's seed),
 //! burn-train loop, optimiser, schedule and evaluation; rows differ only in their distiller.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use burn_distill::charts::{Bar, bar_chart};
-use burn_distill::experiment::{Method, MethodSummary, SeedRun, markdown_table, summarize};
+use burn_distill::experiment::{
+    Method, MethodSummary, ModelReport, SeedRun, markdown_table, run_grid, select, summarize,
+};
 use burn_distill::files::save_json;
 use burn_distill::{FeatureTarget, Teacher};
 use serde::Serialize;
 
 use crate::Res;
 use crate::distill::{base, run_method};
-use crate::training::{Context, ModelReport};
+use crate::training::Context;
 
 #[derive(Debug, Serialize)]
 struct Ablation<'a> {
@@ -33,75 +36,44 @@ struct Ablation<'a> {
 /// The grid's rows after `--only` and `--skip`, less the feature-mixture rows when the
 /// teachers' maps differ (one adapter needs maps of one shape).
 fn methods(ctx: &Context, teachers: &[Arc<dyn Teacher>], grid: &[Method]) -> Res<Vec<Method>> {
-    let (only, skip) = (&ctx.cli.only, &ctx.cli.skip);
-    let named = |m: &Method, list: &[String]| list.iter().any(|o| m.name.contains(o.as_str()));
-    let methods: Vec<_> = grid
-        .iter()
-        .filter(|m| only.is_empty() || named(m, only))
-        .collect();
-    if methods.is_empty() {
-        return Err(format!("--only {only:?} matches no ablation row").into());
-    }
-    let methods: Vec<_> = methods.into_iter().filter(|m| !named(m, skip)).collect();
-    if methods.is_empty() {
-        return Err(format!("--skip {skip:?} leaves no ablation row").into());
-    }
     let specs: Vec<_> = teachers.iter().map(|t| t.feature_specs()).collect();
     let same_maps = specs.windows(2).all(|w| w[0] == w[1]);
     let mut kept = Vec::new();
-    for m in methods {
-        let target = m.distiller(&base(ctx.config, 1))?.loss.feature_target;
-        let mixture = target == FeatureTarget::Mixture;
-        match mixture && !same_maps {
-            true => println!(
-                "left out '{}': the teachers' feature maps differ ({specs:?})",
-                m.name
-            ),
-            false => kept.push(m.clone()),
+    for m in select(grid, &ctx.cli.only, &ctx.cli.skip)? {
+        let (target, name) = (
+            m.distiller(&base(ctx.config, 1))?.loss.feature_target,
+            &m.name,
+        );
+        match target == FeatureTarget::Mixture && !same_maps {
+            true => println!("left out '{name}': the teachers' feature maps differ ({specs:?})"),
+            false => kept.push(m),
         }
     }
     Ok(kept)
 }
 
+/// One cell: the run's accuracy, and each teacher's keep rate and mean weight in its last
+/// epoch where every teacher took part.
 fn one_run(
     ctx: &Context,
     teachers: &[Arc<dyn Teacher>],
     method: &Method,
     seed: u64,
+    dir: &Path,
 ) -> Res<SeedRun> {
-    let name = &method.name;
-    let dir = ctx
-        .cli
-        .out
-        .join("ablation")
-        .join(format!("{}-seed{seed}", method.slug()));
-    if let Some(result) = SeedRun::load(&dir).filter(|_| ctx.cli.resume) {
-        println!(
-            "{name} (seed {seed}): finished earlier, reusing {}",
-            dir.join("result.json").display()
-        );
-        return Ok(result);
-    }
-    println!("\n== {name} (seed {seed}) ==");
-    let started = Instant::now();
-    let (accuracy, history) = run_method(ctx, teachers, method, seed, &dir)?;
-    // Telemetry only where every teacher took part.
+    let (accuracy, history) = run_method(ctx, teachers, method, seed, dir)?;
+    let split = ctx.config.eval_split();
+    let (name, percent) = (&method.name, 100.0 * accuracy);
+    println!("{name} (seed {seed}): {split} accuracy {percent:.2}%");
     let last = history
         .last()
         .filter(|l| l.keep_rate.len() == teachers.len());
-    let result = SeedRun {
+    Ok(SeedRun {
         accuracy,
         keep_rate: last.map(|l| l.keep_rate.clone()).unwrap_or_default(),
         mean_weight: last.map(|l| l.mean_weight.clone()).unwrap_or_default(),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    let split = ctx.config.eval_split();
-    println!(
-        "{name} (seed {seed}): {split} accuracy {:.2}%",
-        100.0 * accuracy
-    );
-    result.save(&dir)?;
-    Ok(result)
+        seconds: 0.0,
+    })
 }
 
 pub fn run(
@@ -110,17 +82,12 @@ pub fn run(
     reports: &[ModelReport],
     grid: &[Method],
 ) -> Res<()> {
-    let seeds: Vec<u64> = (0..ctx.cli.seeds as u64)
-        .map(|i| ctx.config.seed + i)
-        .collect();
+    let seeds: Vec<u64> = (ctx.config.seed..).take(ctx.cli.seeds).collect();
     let (started, methods) = (Instant::now(), methods(ctx, teachers, grid)?);
-    let mut runs: Vec<Vec<SeedRun>> = Vec::new();
-    for method in &methods {
-        let per_seed = seeds
-            .iter()
-            .map(|&seed| one_run(ctx, teachers, method, seed));
-        runs.push(per_seed.collect::<Res<_>>()?);
-        // The table so far, after every method: a long run that stops still leaves results.
+    let dir = ctx.cli.out.join("ablation");
+    let cell = |method: &Method, seed, dir: &Path| one_run(ctx, teachers, method, seed, dir);
+    // The table so far, after every method: a long run that stops still leaves results.
+    let table = |runs: &[Vec<SeedRun>]| {
         let ablation = Ablation {
             config: ctx.config,
             seeds: seeds.clone(),
@@ -128,12 +95,13 @@ pub fn run(
             eval_images: ctx.eval.labels.len(),
             eval_split: ctx.config.eval_split(),
             teachers: reports,
-            methods: summarize(&methods, &runs, reports.len()),
+            methods: summarize(&methods, runs, reports.len()),
             wall_seconds: started.elapsed().as_secs_f64(),
             run_seconds: runs.iter().flatten().map(|r| r.seconds).sum(),
         };
-        write_report(ctx, &ablation, runs.len() == methods.len())?;
-    }
+        write_report(ctx, &ablation, runs.len() == methods.len())
+    };
+    run_grid(&methods, &seeds, dir, ctx.cli.resume, cell, table)?;
     Ok(())
 }
 
@@ -148,38 +116,25 @@ fn write_report(ctx: &Context, ablation: &Ablation, finished: bool) -> Res<()> {
     let title = format!("{split} accuracy per method, mean ± std over {seeds} seeds");
     bar_chart(out.join("ablation.png"), &title, &bars)?;
     if finished {
-        println!(
-            "\n{markdown}\nwrote ablation.md, ablation.json and ablation.png in {}",
-            out.display()
-        );
+        let out = out.display();
+        println!("\n{markdown}\nwrote ablation.md, ablation.json and ablation.png in {out}");
     }
     Ok(())
 }
 
 fn markdown(a: &Ablation) -> Res<String> {
-    let (c, split) = (a.config, a.eval_split);
-    let mut s = format!(
+    let (c, split, settings) = (a.config, a.eval_split, serde_json::to_string(a.config)?);
+    let (runs, wall) = (a.run_seconds / 60.0, a.wall_seconds / 60.0);
+    let names: Vec<&str> = a.teachers.iter().map(|t| t.name.as_str()).collect();
+    Ok(format!(
         "Student {} on {} training and {} {split} images, seeds {:?}; every row is the library's default \
-         distiller with the grid's changes, over these settings: `{}`.\n\n\
-         | teacher | parameters | {split} accuracy |\n|---|---:|---:|\n",
+         distiller with the grid's changes, over these settings: `{settings}`.\n\nThe teachers:\n\n{}\n{}\n\
+         Student runs: {runs:.1} min in all (this invocation: {wall:.1} min wall time).\n",
         c.student,
         a.train_images,
         a.eval_images,
         a.seeds,
-        serde_json::to_string(c)?
-    );
-    for t in a.teachers {
-        s += &format!(
-            "| {} | {} | {:.2}% |\n",
-            t.name,
-            t.params,
-            100.0 * t.test_accuracy
-        );
-    }
-    let names: Vec<&str> = a.teachers.iter().map(|t| t.name.as_str()).collect();
-    let (runs, wall) = (a.run_seconds / 60.0, a.wall_seconds / 60.0);
-    Ok(s + &format!(
-        "\n{}\nStudent runs: {runs:.1} min in all (this invocation: {wall:.1} min wall time).\n",
+        ModelReport::markdown(a.teachers, None, split),
         markdown_table(&a.methods, split, &names)
     ))
 }

@@ -1,5 +1,5 @@
-//! Command-line options (clap). The defaults are the quick preset; `--preset paper` puts the
-//! paper's values in front of the options given, which override them.
+//! Command-line options (clap). The defaults are a quick setting for a laptop CPU;
+//! `scripts/cifar100-paper.sh` runs the harness with the paper's.
 
 use std::path::PathBuf;
 
@@ -25,16 +25,9 @@ fn text<T: std::str::FromStr<Err = burn_distill::Error>>(s: &str) -> Result<T, S
                   size in bytes\n                   and MD5 (mirrors); BURN_DISTILL_CIFAR10_... likewise"
 )]
 pub struct Cli {
-    /// Stages to run, in this order whatever the order given [default: train-teachers
-    /// distill eval]
+    /// Stages to run, in this order whatever the order given [default: all]
     #[arg(value_enum)]
     pub stages: Vec<Stage>,
-    /// quick: narrow models, a 5,000-image subset, a few epochs (~10 min on 2 cores); paper:
-    /// the literature's models and 240-epoch schedule (`--epochs 240 --teacher-epochs 240
-    /// --width 64 --teachers vgg13,resnet32x4 --lr-decay-at 0.625,0.75,0.875 --limit-train 0
-    /// --limit-test 0`)
-    #[arg(long, value_enum, default_value = "quick")]
-    pub preset: Preset,
     #[command(flatten)]
     pub config: RunConfig,
     /// Folder with the data (CIFAR: binary files or PNG folders; Fashion-MNIST: IDX files)
@@ -43,12 +36,10 @@ pub struct Cli {
     /// Never download: fail with where to put the files instead
     #[arg(long)]
     pub no_download: bool,
-    /// Weights for the teachers, in order: .bpk, .safetensors or PyTorch .pt/.pth
-    /// (RepDistiller layout)
+    /// Weights for the teachers, in order: .bpk, .safetensors or PyTorch (RepDistiller) .pt/.pth
     #[arg(long, value_delimiter = ',')]
     pub teacher_weights: Vec<PathBuf>,
-    /// The `distill` stage's method: a row of the grid, by name [default: the library's
-    /// default method, the grid's row without changes]
+    /// The `distill` stage's method: a grid row's name [default: the row without changes]
     #[arg(long, value_name = "NAME")]
     pub method: Option<String>,
     /// Seeds per method in the ablation
@@ -60,8 +51,7 @@ pub struct Cli {
     /// Leave out the ablation rows whose name contains one of these ('A|B'), after --only
     #[arg(long, value_name = "A|B", value_delimiter = '|')]
     pub skip: Vec<String>,
-    /// The ablation's rows: a JSON list like examples/cifar100_experiments/grid.json (the
-    /// default)
+    /// The ablation's rows: a JSON list like (and by default) the harness's grid.json
     #[arg(long, value_name = "FILE")]
     pub grid: Option<PathBuf>,
     #[arg(long, default_value = "runs/cifar100")]
@@ -69,10 +59,6 @@ pub struct Cli {
     /// Continue from the checkpoints (and finished ablation runs) in --out
     #[arg(long)]
     pub resume: bool,
-    /// Before distilling, drop the teachers above the mean cross-entropy on the first 1,000
-    /// training images
-    #[arg(long)]
-    pub prescreen: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, ValueEnum)]
@@ -89,12 +75,6 @@ pub enum Stage {
     Eval,
     /// train-teachers, distill, eval
     All,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    Quick,
-    Paper,
 }
 
 /// A teacher: its architecture and, for a deliberately weak one, its own epoch count.
@@ -179,8 +159,7 @@ pub struct RunConfig {
     /// Use the first N test (or validation) images (0: all)
     #[arg(long, value_name = "N", default_value_t = 2000)]
     pub limit_test: usize,
-    /// Hold out N training images (stratified, seeded) and evaluate on them, reported as
-    /// validation: for data without a test split and for every hyper-parameter choice
+    /// Hold out N training images (stratified, seeded) as a validation split to evaluate on
     #[arg(long, value_name = "N")]
     pub valid_from_train: Option<usize>,
     #[arg(long, value_name = "N", default_value_t = 42)]
@@ -202,29 +181,9 @@ pub struct RunConfig {
     /// Temperature of the screened softmax weights
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub tau: f64,
-    /// Screening rule of the screened methods: below-mean, top-k:N, max-ce:X, relative:R
-    /// (keep teachers within R times the best one's cross-entropy) or keep-all
+    /// Screening rule: below-mean, top-k:N, max-ce:X, relative:R (within R x the best CE), keep-all
     #[arg(long, value_parser = text::<ScreeningRule>, default_value = "below-mean")]
     pub screening: ScreeningRule,
-}
-
-impl Cli {
-    /// The command line, with the paper preset's options in front when it is asked for.
-    pub fn resolve() -> Self {
-        let args: Vec<String> = std::env::args().collect();
-        let paper = args.windows(2).any(|w| w == ["--preset", "paper"])
-            || args.iter().any(|a| a == "--preset=paper");
-        let preset = "--epochs 240 --teacher-epochs 240 --width 64 --teachers vgg13,resnet32x4 --lr-decay-at \
-                      0.625,0.75,0.875 --limit-train 0 --limit-test 0";
-        let preset = preset.split(' ').filter(|_| paper).map(String::from);
-        Cli::parse_from(
-            args[..1]
-                .iter()
-                .cloned()
-                .chain(preset)
-                .chain(args[1..].iter().cloned()),
-        )
-    }
 }
 
 impl RunConfig {

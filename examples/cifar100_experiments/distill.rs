@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Res;
 use crate::args::{Cli, RunConfig};
-use crate::training::{Context, fit, train_classifier};
+use crate::training::{Context, Teachers, fit, train_classifier};
 
 /// The bundled grid: every row of docs/RESULTS.md's tables.
 const GRID: &str = include_str!("grid.json");
@@ -52,6 +52,18 @@ pub fn grid(cli: &Cli) -> Res<Vec<Method>> {
     })
 }
 
+/// The `distill` stage's method: the row named `name`, else the library's default (the
+/// grid's row without changes).
+pub fn method(grid: &[Method], name: Option<&str>) -> Res<Method> {
+    let default = Method::new("default");
+    let mut rows = grid.iter().chain([&default]);
+    let found = rows.find(|m| name.map_or(m.is_default(), |n| m.name == n));
+    let names: Vec<&str> = grid.iter().map(|m| m.name.as_str()).collect();
+    let name = name.unwrap_or_default();
+    let error = format!("invalid value '{name}' for '--method': the grid's rows are {names:?}");
+    Ok(found.ok_or(error)?.clone())
+}
+
 /// What a checkpointed run was made with; a resume must match it.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct RunIdentity {
@@ -61,29 +73,28 @@ struct RunIdentity {
     teachers: Vec<String>,
 }
 
-/// The teachers of `method`: all as given, or the best (lowest cross-entropy on the
-/// validation split when there is one, never on the test split, else on the first 1,024
-/// training images) alone or first.
+/// The teachers of `method` and, for each, its index among those given: all as given, or
+/// those its `TeacherChoice` picks by cross-entropy on the validation split when there is
+/// one (never on the test split), else on the first 1,024 training images.
 fn arrange(
     ctx: &Context,
     method: &Method,
     teachers: &[Arc<dyn Teacher>],
-) -> Res<Vec<Arc<dyn Teacher>>> {
+) -> Res<(Teachers, Vec<usize>)> {
     if method.teachers == TeacherChoice::All {
-        return Ok(teachers.to_vec());
+        return Ok((teachers.to_vec(), (0..teachers.len()).collect()));
     }
-    let on = match ctx.config.valid_from_train {
-        Some(_) => ctx.eval.clone(),
-        None => ctx.train_head(1024),
+    let (on, split) = match ctx.config.valid_from_train {
+        Some(_) => (ctx.eval.clone(), "validation"),
+        None => (ctx.train_head(1024), "training"),
     };
-    let ce = ctx.evaluate(teachers, &on)?.mean_cross_entropy;
-    let teachers = method.teachers.arrange(teachers, &ce);
-    println!(
-        "{}: the best teacher is {}",
-        method.name,
-        teachers[0].name()
-    );
-    Ok(teachers)
+    let mut result = ctx.evaluate(teachers, &on)?;
+    result.kept = method.teachers.order(&result.mean_cross_entropy);
+    let names: Vec<&str> = teachers.iter().map(|t| t.name()).collect();
+    let (name, n, lines) = (&method.name, on.labels.len(), result.describe(&names));
+    let choice = method.teachers;
+    println!("{name}: pre-screening on {n} {split} images ({choice:?}):\n{lines}");
+    Ok((result.keep(teachers), result.kept))
 }
 
 /// Trains a fresh student (initialised from `seed`) with `method` in `dir` (burn-train's
@@ -97,22 +108,18 @@ pub fn run_method(
     seed: u64,
     dir: &Path,
 ) -> Res<(f64, Vec<EpochRecord>)> {
-    let (student, history) = if method.plain {
-        let student = ctx.student(seed)?;
-        (
-            train_classifier(ctx, student, dir, ctx.config.epochs, seed)?,
+    let (student, history) = match method.plain {
+        true => (
+            train_classifier(ctx, ctx.student(seed)?, dir, ctx.config.epochs, seed)?,
             Vec::new(),
-        )
-    } else {
-        distill(ctx, teachers, method, seed, dir)?
+        ),
+        false => distill(ctx, teachers, method, seed, dir)?,
     };
     for file in ["student.bpk", "student.safetensors"] {
         save_weights(student.clone(), dir.join(file))?;
     }
-    println!(
-        "exported the distilled student to {}",
-        dir.join("student.bpk").display()
-    );
+    let file = dir.join("student.bpk");
+    println!("exported the distilled student to {}", file.display());
     Ok((reload_accuracy(ctx, dir, false)?, history))
 }
 
@@ -124,7 +131,7 @@ fn distill(
     dir: &Path,
 ) -> Res<(ZooModel, Vec<EpochRecord>)> {
     let config = ctx.config;
-    let teachers = arrange(ctx, method, given)?;
+    let (teachers, order) = arrange(ctx, method, given)?;
     let names: Vec<String> = teachers.iter().map(|t| t.name().to_string()).collect();
     // The student is the first thing built after seeding: the same initial weights for
     // every method of a seed.
@@ -132,67 +139,38 @@ fn distill(
     let steps_per_epoch = ctx.train.labels.len().div_ceil(config.batch_size);
     let distiller = method.distiller(&base(config, steps_per_epoch))?;
     let distiller = distiller.init(student, teachers, &ctx.device.clone().autodiff())?;
+    let (config, method, teachers) = (config.clone(), method.clone(), names.clone());
     let identity = RunIdentity {
-        config: config.clone(),
-        method: method.clone(),
+        config,
+        method,
         seed,
-        teachers: names.clone(),
+        teachers,
     };
-    let resume = resume_point(dir, &identity, ctx.cli.resume)?.min(config.epochs);
+    let resume = resume_point(dir, &identity, ctx.cli.resume)?.min(ctx.config.epochs);
     if resume > 0 {
         // The checkpoint restores the weights and the schedule's step count alike.
-        println!(
-            "resuming after epoch {resume} from {}",
-            dir.join("checkpoint").display()
-        );
+        let from = dir.join("checkpoint");
+        println!("resuming after epoch {resume} from {}", from.display());
     }
     let k = names.len();
-    let trained = fit(ctx, distiller, dir, (config.epochs, seed, resume), |t| {
-        t.distill_metrics(k)
-    })?;
+    let trained = fit(
+        ctx,
+        distiller,
+        dir,
+        (ctx.config.epochs, seed, resume),
+        |t| t.distill_metrics(k),
+    )?;
     let mut history = read_history(dir, k)?;
-    if let Some(last) = history.last() {
-        for (k, name) in names.iter().enumerate() {
-            let (kept, weight) = (100.0 * last.keep_rate[k], last.mean_weight[k]);
-            println!("    teacher {name:<14} kept {kept:5.1}%  mean weight {weight:.3}");
-        }
-    }
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    print!(
+        "{}",
+        history
+            .last()
+            .map_or(String::new(), |last| last.describe_teachers(&names))
+    );
     // Telemetry in the order the teachers were given (`best-first` reorders them).
-    let at: Vec<usize> = given
-        .iter()
-        .filter_map(|g| names.iter().position(|n| n == g.name()))
-        .collect();
-    if at.len() == k {
-        for e in &mut history {
-            e.keep_rate = at.iter().map(|&i| e.keep_rate[i]).collect();
-            e.mean_weight = at.iter().map(|&i| e.mean_weight[i]).collect();
-        }
-    }
+    history.iter_mut().for_each(|e| e.in_given_order(&order));
     Ok((trained.into_student(), history))
-}
-
-/// Keeps the teachers at or below the mean cross-entropy on (up to) the first 1,000 training
-/// images, without augmentation.
-pub fn prescreen_teachers(
-    ctx: &Context,
-    teachers: &[Arc<dyn Teacher>],
-) -> Res<Vec<Arc<dyn Teacher>>> {
-    let subset = ctx.train_head(1000);
-    let result = ctx.evaluate(teachers, &subset)?;
-    println!("pre-screening on {} training images:", subset.labels.len());
-    for (i, teacher) in teachers.iter().enumerate() {
-        let verdict = if result.kept.contains(&i) {
-            "kept"
-        } else {
-            "dropped"
-        };
-        let (ce, accuracy) = (result.mean_cross_entropy[i], 100.0 * result.accuracy[i]);
-        println!(
-            "    teacher {:<14} cross-entropy {ce:.3}  accuracy {accuracy:5.1}%  {verdict}",
-            teacher.name()
-        );
-    }
-    Ok(result.keep(teachers))
 }
 
 /// The accuracy of the student exported in `dir` on the evaluation split, reloaded from
@@ -200,28 +178,26 @@ pub fn prescreen_teachers(
 pub fn reload_accuracy(ctx: &Context, dir: &Path, both: bool) -> Res<f64> {
     let path = dir.join("student.bpk");
     if !path.is_file() {
-        return Err(format!(
-            "no exported student at {}: run the distill stage first",
-            path.display()
-        )
-        .into());
+        let at = path.display();
+        return Err(format!("no exported student at {at}: run the distill stage first").into());
     }
     // The evaluation batches are read once and shared by both reloads.
     let batches = ctx.batches(&ctx.eval)?;
     let reload = |path: &Path| -> Res<f64> {
-        let fresh = ctx.net(ctx.config.student, ctx.config.student_width())?;
-        let model = load_weights(fresh, path)?.valid();
-        Ok(burn_distill::evaluate(&model, batches.iter().cloned())?.accuracy)
+        let model = load_weights(
+            ctx.net(ctx.config.student, ctx.config.student_width())?,
+            path,
+        )?;
+        Ok(burn_distill::evaluate(&model.valid(), batches.iter().cloned())?.accuracy)
     };
-    let accuracy = reload(&path)?;
-    let safetensors = path.with_extension("safetensors");
+    let (accuracy, safetensors) = (reload(&path)?, path.with_extension("safetensors"));
     if both && safetensors.is_file() {
         let again = reload(&safetensors)?;
+        let (a, b) = (safetensors.display(), path.display());
         if again != accuracy {
-            let (a, b) = (safetensors.display(), path.display());
             return Err(format!("{a} gives {again} but {b} gives {accuracy}").into());
         }
-        println!("{} reloads with the same accuracy", safetensors.display());
+        println!("{a} reloads with the same accuracy");
     }
     Ok(accuracy)
 }

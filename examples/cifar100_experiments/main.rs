@@ -13,54 +13,38 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use burn_distill::charts::history_chart;
-use burn_distill::experiment::Method;
+use burn_distill::experiment::{Method, ModelReport};
 use burn_distill::files::save_json;
+use burn_distill::models::parameter_count;
 
-use crate::args::{Cli, Preset, Stage};
-use crate::distill::{prescreen_teachers, reload_accuracy, run_method};
-use crate::training::{ModelReport, Report};
+use clap::Parser;
+
+use crate::args::{Cli, Stage};
+use crate::distill::{reload_accuracy, run_method};
+use crate::training::Report;
 
 /// The harness's result: any error, reported as one line.
 pub type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    let cli = Cli::resolve();
-    if let Err(message) = cli.config.check() {
-        eprintln!("error: {message}");
-        return ExitCode::from(2);
-    }
-    let grid = match distill::grid(&cli) {
-        Ok(grid) => grid,
-        Err(error) => {
+    let cli = Cli::parse();
+    // Bad options exit with 2, as clap's own errors do; failures with 1.
+    let result = cli
+        .config
+        .check()
+        .map_err(|e| (2, e.into()))
+        .and_then(|()| {
+            let grid = distill::grid(&cli).map_err(|e| (1, e))?;
+            let method = distill::method(&grid, cli.method.as_deref()).map_err(|e| (2, e))?;
+            run(&cli, &grid, &method).map_err(|e| (1, e))
+        });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, error)) => {
             eprintln!("error: {error}");
-            return ExitCode::from(1);
+            ExitCode::from(code)
         }
-    };
-    // The distill stage's method: the row named by --method, else the library's default.
-    let default = || {
-        grid.iter()
-            .find(|m| m.is_default())
-            .cloned()
-            .unwrap_or(Method::new("default"))
-    };
-    let method = match &cli.method {
-        None => default(),
-        Some(name) => match grid.iter().find(|m| &m.name == name) {
-            Some(method) => method.clone(),
-            None => {
-                let names: Vec<&str> = grid.iter().map(|m| m.name.as_str()).collect();
-                eprintln!(
-                    "error: invalid value '{name}' for '--method': the grid's rows are {names:?}"
-                );
-                return ExitCode::from(2);
-            }
-        },
-    };
-    if let Err(error) = run(&cli, &grid, &method) {
-        eprintln!("error: {error}");
-        return ExitCode::from(1);
     }
-    ExitCode::SUCCESS
 }
 
 fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
@@ -71,17 +55,11 @@ fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
         ctx.eval.labels.len(),
         config.eval_split(),
     );
-    let (preset, device, dataset) = (cli.preset, &config.device, config.dataset);
+    let (device, dataset) = (&config.device, config.dataset);
     println!(
-        "burn-distill distillation example: preset {preset:?}, device {device}, {dataset} ({train} train / \
-         {eval} {split} images from {source})"
+        "burn-distill distillation example: device {device}, {dataset} ({train} train / {eval} {split} images \
+         from {source}); the defaults only show the pipeline works, scripts/cifar100-paper.sh runs the paper's setting"
     );
-    if cli.preset == Preset::Quick {
-        println!(
-            "quick preset: a subset, few epochs and narrow models. Its numbers show the pipeline works; they are \
-             not the paper's (use --preset paper on a GPU for those)."
-        );
-    }
     let mut stages: BTreeSet<Stage> = cli.stages.iter().copied().collect();
     if stages.is_empty() || stages.remove(&Stage::All) {
         stages.extend([Stage::TrainTeachers, Stage::Distill, Stage::Eval]);
@@ -98,11 +76,6 @@ fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
         match stage {
             Stage::TrainTeachers | Stage::All => {}
             Stage::Distill => {
-                let teachers = if cli.prescreen {
-                    prescreen_teachers(&ctx, &teachers)?
-                } else {
-                    teachers.clone()
-                };
                 let (_, history) = run_method(&ctx, &teachers, method, config.seed, &cli.out)?;
                 let chart = cli.out.join("accuracy.png");
                 history_chart(&chart, &history, config.eval_split())?;
@@ -110,22 +83,19 @@ fn run(cli: &Cli, grid: &[Method], method: &Method) -> Res<()> {
                 report.history = history;
             }
             Stage::Eval => {
-                let test_accuracy = reload_accuracy(&ctx, &cli.out, true)?;
-                let (name, bytes) = (
+                let accuracy = reload_accuracy(&ctx, &cli.out, true)?;
+                let params = parameter_count(&ctx.net(config.student, config.student_width())?);
+                let (name, file) = (
                     format!("student-{}", config.student),
-                    std::fs::metadata(cli.out.join("student.bpk"))?.len(),
+                    cli.out.join("student.bpk"),
                 );
-                let params = burn_distill::models::parameter_count(
-                    &ctx.net(config.student, config.student_width())?,
-                );
-                report.student = Some(ModelReport {
-                    name,
-                    params,
-                    bytes,
-                    test_accuracy,
-                });
+                report.student = Some(ModelReport::new(name, params, file, accuracy));
                 report.wall_seconds = started.elapsed().as_secs_f64();
-                report.print();
+                let student = report.student.as_ref();
+                println!(
+                    "\n{}",
+                    ModelReport::markdown(&report.teachers, student, "test")
+                );
             }
             Stage::Ablation => ablation::run(&ctx, &teachers, &report.teachers, grid)?,
             Stage::Screening => screening::run(&ctx, &teachers, &report.teachers)?,

@@ -1,24 +1,18 @@
-//! The `screening` stage: what each teacher-weighting rule (`screening-rules.json`, each a
-//! `TeacherSelectorConfig` given as its changes to the library's default) makes of the
-//! teachers on the training images (no augmentation), without training anything: the
-//! library's `SoftTargetAudit`.
+//! The `screening` stage: what each teacher-weighting rule (`screening-rules.json`, rows of
+//! the grid's format that change the selector) makes of the teachers on the training images
+//! (no augmentation), without training anything: the library's `SoftTargetAudit`.
 
 use std::sync::Arc;
 
-use burn_distill::files::{config_from_json, save_json};
-use burn_distill::{RuleReport, SoftTargetAudit, Teacher, TeacherSelectorConfig, Weighting};
-use serde::{Deserialize, Serialize};
+use burn_distill::experiment::{ModelReport, grid_from_json};
+use burn_distill::files::save_json;
+use burn_distill::{
+    DistillerConfig, RuleReport, SoftTargetAudit, Teacher, TeacherSelectorConfig, Weighting,
+};
+use serde::Serialize;
 
 use crate::Res;
-use crate::training::{Context, ModelReport};
-
-/// One row of screening-rules.json.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Rule {
-    name: String,
-    selector: serde_json::Value,
-}
+use crate::training::Context;
 
 /// One row of screening.json.
 #[derive(Debug, Serialize)]
@@ -29,46 +23,37 @@ struct RuleResult<'a> {
 }
 
 pub fn run(ctx: &Context, teachers: &[Arc<dyn Teacher>], reports: &[ModelReport]) -> Res<()> {
-    let (k, temperature) = (teachers.len(), ctx.config.temperature);
-    let accuracy = |i: &usize| reports[*i].test_accuracy;
+    let (k, temperature, base) = (
+        teachers.len(),
+        ctx.config.temperature,
+        DistillerConfig::new(),
+    );
+    let accuracy = |i: &usize| reports[*i].accuracy;
     let best = (0..k)
         .max_by(|a, b| accuracy(a).total_cmp(&accuracy(b)))
         .ok_or("no teachers")?;
-    let rules: Vec<Rule> = serde_json::from_str(include_str!("screening-rules.json"))?;
     let one_hot = (0..k).map(|i| if i == best { 1.0 } else { 0.0 }).collect();
-    let (mut names, mut configs) = (
-        vec!["strongest teacher only"],
-        vec![TeacherSelectorConfig::unscreened(Weighting::Fixed(one_hot))],
-    );
-    for rule in &rules {
-        names.push(&rule.name);
-        configs.push(config_from_json(
-            &rule.selector.to_string(),
-            Some(&TeacherSelectorConfig::new()),
-        )?);
+    let mut rules = vec![(
+        "strongest teacher only".to_string(),
+        TeacherSelectorConfig::unscreened(Weighting::Fixed(one_hot)),
+    )];
+    for rule in grid_from_json(include_str!("screening-rules.json"), &base)? {
+        rules.push((rule.name.clone(), rule.distiller(&base)?.selector));
     }
-    let selectors = configs
+    let selectors = rules
         .iter()
-        .map(|c| c.init(k))
+        .map(|(_, c)| c.init(k))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut audit = SoftTargetAudit::new(selectors, temperature, best)?;
     let n = ctx.train.labels.len();
+    let count = rules.len();
     println!(
-        "screening: {} rules on {n} training images (no augmentation), T = {temperature}",
-        names.len()
+        "screening: {count} rules on {n} training images (no augmentation), T = {temperature}"
     );
-    for (inputs, labels) in ctx.batches(&ctx.train)? {
-        let logits: Vec<_> = teachers
-            .iter()
-            .map(|t| t.forward(inputs.clone()).logits)
-            .collect();
-        audit.update(&logits, labels)?;
-    }
-    let report = audit.finish()?;
+    let report = SoftTargetAudit::new(selectors, temperature, best)?
+        .run(teachers, ctx.batches(&ctx.train)?)?;
+    let names: Vec<&str> = rules.iter().map(|(name, _)| name.as_str()).collect();
     let teachers: Vec<&str> = reports.iter().map(|r| r.name.as_str()).collect();
-    let accuracy = teachers
-        .iter()
-        .zip(&report.teacher_accuracy)
+    let accuracy = (teachers.iter().zip(&report.teacher_accuracy))
         .map(|(n, a)| format!("{n} {:.2}%", 100.0 * a));
     let (n, wrong, split) = (
         report.samples,

@@ -5,18 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
-use burn::optim::SgdConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::lr_scheduler::LrSchedulerConfig;
-use burn::optim::lr_scheduler::sequential::SequentialLrSchedulerConfig;
-use burn::optim::momentum::MomentumConfig;
 use burn::tensor::{Device, Int, Tensor};
-use burn::train::metric::{AccuracyMetric, LossMetric};
 use burn::train::{InferenceStep, Learner, LearnerModel, SupervisedTraining, TrainStep};
 use burn_distill::data::{EpochLoader, ImageData};
+use burn_distill::experiment::ModelReport;
 use burn_distill::files::{load_weights_with_layout, save_weights};
 use burn_distill::models::{Architecture, ZooModel, parameter_count};
-use burn_distill::train::{Classifier, ProgressRenderer, last_checkpoint};
+use burn_distill::train::{
+    Classifier, ClassifierMetrics, ProgressRenderer, SgdRecipeConfig, last_checkpoint,
+};
 use burn_distill::{DistillBatch, FrozenTeacher, Prescreen, ScreeningRule, Teacher, prescreen};
 use serde::{Deserialize, Serialize};
 
@@ -106,10 +103,10 @@ pub fn context<'a>(cli: &'a Cli, config: &'a RunConfig) -> Res<(Context<'a>, Str
     Ok((context, files.path().display().to_string()))
 }
 
-/// One burn-train run of `model` for `epochs` epochs, resumed after epoch `resume`: SGD with
-/// momentum 0.9 and weight decay 5e-4 (CRD / CA-MKD's recipe), the learning rate x0.1 at the
-/// configured fractions of the run; the training batches augmented, shuffled per epoch from
-/// `seed` (the library's `EpochLoader`: a resumed run sees exactly the batches of an
+/// One burn-train run of `model` for `epochs` epochs, resumed after epoch `resume`: the
+/// library's SGD recipe (CRD / CA-MKD's: momentum 0.9, weight decay 5e-4, the learning rate
+/// x0.1 at the configured fractions of the run); the training batches augmented, shuffled
+/// per epoch from `seed` (`EpochLoader`: a resumed run sees exactly the batches of an
 /// uninterrupted one); checkpoints in `dir/checkpoint`; `metrics` registers the metrics.
 pub fn fit<M>(
     ctx: &Context,
@@ -121,44 +118,34 @@ pub fn fit<M>(
 where
     M: LearnerModel + TrainStep<Input = DistillBatch> + InferenceStep<Input = DistillBatch>,
 {
-    let config = ctx.config;
-    let steps = ctx.train.labels.len().div_ceil(config.batch_size);
-    let at = |f: &f64| (f * epochs as f64).round() as usize;
-    let mut decays: Vec<usize> = config
-        .lr_decay_at
-        .iter()
-        .map(at)
-        .filter(|&e| e > 0 && e < epochs)
-        .collect();
-    decays.dedup();
-    let lr = |i: usize| LrSchedulerConfig::Constant(config.lr * 0.1f64.powi(i as i32));
-    let milestones = decays.iter().map(|e| e * steps).collect();
-    let schedule =
-        SequentialLrSchedulerConfig::new((0..=decays.len()).map(lr).collect(), milestones);
-    let (batcher, device) = (
-        config.dataset.batcher(&ctx.train, true, seed),
+    let (config, train) = (ctx.config, ctx.train.clone());
+    let recipe = SgdRecipeConfig::new()
+        .with_lr(config.lr)
+        .with_decay_at(config.lr_decay_at.clone());
+    let schedule = recipe.schedule(epochs, train.labels.len().div_ceil(config.batch_size))?;
+    let batcher = config.dataset.batcher(&train, true, seed);
+    let loader = EpochLoader::new(
+        train,
+        batcher,
+        config.batch_size,
         ctx.device.clone().autodiff(),
+        seed,
     );
-    let loader = EpochLoader::new(ctx.train.clone(), batcher, config.batch_size, device, seed);
-    let mut training = SupervisedTraining::new(
-        dir,
+    let (train, valid) = (
         Arc::new(loader.resume_after(resume)),
         ctx.eval_loader(&ctx.eval),
-    )
-    .with_default_checkpointers()
-    .renderer(Box::new(ProgressRenderer::new()))
-    .num_epochs(epochs);
+    );
+    let mut training = SupervisedTraining::new(dir, train, valid)
+        .with_default_checkpointers()
+        .renderer(Box::new(ProgressRenderer::new()))
+        .num_epochs(epochs);
     if resume > 0 {
         training = training.checkpoint(resume);
     }
-    let momentum = Some(MomentumConfig::new().with_momentum(0.9));
-    let sgd = SgdConfig::new()
-        .with_momentum(momentum)
-        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)));
-    let result = metrics(training).launch(Learner::new(model, sgd.init(), schedule.init()?));
-    match result.error {
-        Some(error) => Err(format!("training stopped: {error:?}").into()),
-        None => Ok(result.model),
+    let learner = Learner::new(model, recipe.optimizer().init(), schedule.init()?);
+    match metrics(training).launch(learner) {
+        result if result.error.is_none() => Ok(result.model),
+        result => Err(format!("training stopped: {:?}", result.error).into()),
     }
 }
 
@@ -170,34 +157,15 @@ pub fn train_classifier(
     epochs: usize,
     seed: u64,
 ) -> Res<ZooModel> {
-    let resume = if ctx.cli.resume {
-        last_checkpoint(dir).unwrap_or(0).min(epochs)
-    } else {
-        0
-    };
-    let metrics = |training: SupervisedTraining<_>| {
-        let training = training.metric_train_numeric(AccuracyMetric::new());
-        training
-            .metric_valid_numeric(AccuracyMetric::new())
-            .metric_train_numeric(LossMetric::new())
-    };
-    Ok(fit(
+    let resume = last_checkpoint(dir).filter(|_| ctx.cli.resume);
+    let run = fit(
         ctx,
         Classifier::new(model),
         dir,
-        (epochs, seed, resume),
-        metrics,
-    )?
-    .model)
-}
-
-/// One row of the results table.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ModelReport {
-    pub name: String,
-    pub params: usize,
-    pub bytes: u64,
-    pub test_accuracy: f64,
+        (epochs, seed, resume.unwrap_or(0).min(epochs)),
+        |t| t.classifier_metrics(),
+    );
+    Ok(run?.model)
 }
 
 /// Loads (or, when `train` is set and no weights exist yet, trains) every teacher, and
@@ -218,44 +186,26 @@ pub fn teachers(ctx: &Context, train: bool) -> Res<(Teachers, Vec<ModelReport>)>
             let epochs = spec.epochs.unwrap_or(ctx.config.teacher_epochs);
             println!("teacher {name}: training for {epochs} epochs");
             // burn-train's logs and checkpoints, beside (not in) the weights folder.
-            let trained = train_classifier(
-                ctx,
-                model,
-                &out.join("teacher-runs").join(&name),
-                epochs,
-                seed,
-            )?;
+            let dir = out.join("teacher-runs").join(&name);
+            let trained = train_classifier(ctx, model, &dir, epochs, seed)?;
             save_weights(trained.clone(), &path)?;
             trained
         } else {
-            let hint = "run the train-teachers stage first, or give --teacher-weights";
-            return Err(format!(
-                "teacher {name} has no weights at {}: {hint}",
-                path.display()
-            )
-            .into());
+            let (hint, at) = (
+                "run the train-teachers stage first, or give --teacher-weights",
+                path.display(),
+            );
+            return Err(format!("teacher {name} has no weights at {at}: {hint}").into());
         };
-        let (params, bytes) = (
-            parameter_count(&model),
-            std::fs::metadata(&path).map_or(0, |m| m.len()),
-        );
-        reports.push(ModelReport {
-            name: name.clone(),
-            params,
-            bytes,
-            test_accuracy: 0.0,
-        });
+        reports.push(ModelReport::new(&name, parameter_count(&model), &path, 0.0));
         teachers.push(Arc::new(FrozenTeacher::from_model(name, model)));
     }
     let scores = ctx.evaluate(&teachers, &ctx.eval)?;
     for (report, accuracy) in reports.iter_mut().zip(scores.accuracy) {
-        report.test_accuracy = accuracy;
-        let (name, params, split) = (&report.name, report.params, ctx.config.eval_split());
-        println!(
-            "teacher {name}: {params} parameters, {split} accuracy {:.2}%",
-            100.0 * accuracy
-        );
+        report.accuracy = accuracy;
     }
+    let table = ModelReport::markdown(&reports, None, ctx.config.eval_split());
+    println!("{table}");
     Ok((teachers, reports))
 }
 
@@ -272,29 +222,5 @@ pub struct Report {
 impl Report {
     pub fn load(path: &Path) -> Self {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default()).unwrap_or_default()
-    }
-
-    pub fn print(&self) {
-        println!("\n| model | parameters | size on disk | test accuracy |\n|---|---:|---:|---:|");
-        for m in self.teachers.iter().chain(&self.student) {
-            let (name, params, mb, accuracy) = (
-                &m.name,
-                m.params,
-                m.bytes as f64 / 1e6,
-                100.0 * m.test_accuracy,
-            );
-            println!("| {name} | {params} | {mb:.2} MB | {accuracy:.2}% |");
-        }
-        if let (Some(student), Some(largest)) =
-            (&self.student, self.teachers.iter().max_by_key(|t| t.params))
-        {
-            let (ratio, name) = (
-                largest.params as f64 / student.params.max(1) as f64,
-                &largest.name,
-            );
-            println!(
-                "\ncompression: the student has {ratio:.2}x fewer parameters than the largest teacher ({name})"
-            );
-        }
     }
 }

@@ -141,13 +141,13 @@ fn pipeline_trains_distills_exports_and_reloads() {
     assert_eq!(report["history"].as_array().unwrap().len(), 2);
     // This two-epoch run of width-4 models only checks the pipeline; learning itself is
     // asserted in tests/training.rs and tests/real_data.rs.
-    let accuracy = report["student"]["test_accuracy"].as_f64().unwrap();
+    let accuracy = report["student"]["accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&accuracy), "accuracy {accuracy}");
 
     // Reload the exported student in a fresh process: the same test accuracy.
     run(&mut command(&data, &out, &["eval", "--epochs", "2"]));
     assert_eq!(
-        results(&out)["student"]["test_accuracy"].as_f64().unwrap(),
+        results(&out)["student"]["accuracy"].as_f64().unwrap(),
         accuracy
     );
     let _ = std::fs::remove_dir_all(data);
@@ -370,7 +370,7 @@ fn without_data_dir_it_reads_the_burn_dataset_cache_folders() {
         "{stdout}"
     );
     let report = results(&out);
-    let accuracy = report["student"]["test_accuracy"].as_f64().unwrap();
+    let accuracy = report["student"]["accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&accuracy), "accuracy {accuracy}");
     let _ = std::fs::remove_dir_all(cache);
     let _ = std::fs::remove_dir_all(out);
@@ -400,11 +400,7 @@ fn missing_data_and_bad_arguments_give_clear_errors() {
             vec!["--method", "best"],
             "invalid value 'best' for '--method",
         ),
-        // The paper preset's values come first: the options given override them.
-        (
-            vec!["--preset", "paper", "--epochs", "0"],
-            "--epochs must be at least 1",
-        ),
+        (vec!["--epochs", "0"], "--epochs must be at least 1"),
     ] {
         let out = Command::new(example()).args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -481,7 +477,13 @@ fn ablation_writes_its_table_json_and_chart_and_prescreen_drops_a_teacher() {
     let output = run(&mut command(
         &data,
         &out,
-        &["distill", "--epochs", "1", "--prescreen"],
+        &[
+            "distill",
+            "--epochs",
+            "1",
+            "--method",
+            "pre-screened once (below-mean teachers)",
+        ],
     ));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
