@@ -542,7 +542,7 @@ where
 pub struct ModelReport {
     /// The model's name.
     pub name: String,
-    /// Its parameters, counted as PyTorch does ([`crate::models::parameter_count`] for the
+    /// Its parameters, counted as PyTorch does (`models::parameter_count` for the
     /// model zoo).
     pub params: usize,
     /// The size of its weights file in bytes (0 when there is none).

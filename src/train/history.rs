@@ -131,7 +131,7 @@ pub struct EpochRecord {
 impl EpochRecord {
     /// Puts the per-teacher lists in the order the teachers were first given, for a run on
     /// some of them or on them reordered: `order[i]` is the given index of the run's teacher
-    /// `i` (as [`crate::experiment::TeacherChoice::order`] returns). The lists then follow
+    /// `i` (as `experiment::TeacherChoice::order` returns). The lists then follow
     /// increasing given index. A list whose length is not `order`'s is left as it is.
     ///
     /// ```
