@@ -89,12 +89,14 @@ fn arrange(
         None => (ctx.train_head(1024), "training"),
     };
     let mut result = ctx.evaluate(teachers, &on)?;
-    result.kept = method.teachers.order(&result.mean_cross_entropy);
+    let order = method.teachers.order(&result.mean_cross_entropy);
+    // `kept` in the given order, as `Prescreen` has it; the run takes them in `order`.
+    result.kept = (0..teachers.len()).filter(|k| order.contains(k)).collect();
     let names: Vec<&str> = teachers.iter().map(|t| t.name()).collect();
     let (name, n, lines) = (&method.name, on.labels.len(), result.describe(&names));
     let choice = method.teachers;
     println!("{name}: pre-screening on {n} {split} images ({choice:?}):\n{lines}");
-    Ok((result.keep(teachers), result.kept))
+    Ok((order.iter().map(|&k| teachers[k].clone()).collect(), order))
 }
 
 /// Trains a fresh student (initialised from `seed`) with `method` in `dir` (burn-train's
